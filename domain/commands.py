@@ -1,0 +1,80 @@
+"""Commands the orchestrator sends to the services: imperative, frozen, fields only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CreateOrder:
+    order_id: str
+    customer_id: str
+    book_id: str
+    quantity: int
+    unit_price: int
+    total_amount: int
+    payment_method: str
+    shipping_address: str
+
+
+@dataclass(frozen=True)
+class ReserveStock:
+    order_id: str
+    book_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ProcessPayment:
+    order_id: str
+    customer_id: str
+    payment_method: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class ArrangeShipping:
+    order_id: str
+    shipping_address: str
+
+
+@dataclass(frozen=True)
+class CompleteOrder:
+    order_id: str
+    tracking_number: str
+
+
+@dataclass(frozen=True)
+class CommitStock:
+    order_id: str
+
+
+@dataclass(frozen=True)
+class RefundPayment:
+    order_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReleaseStock:
+    order_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    order_id: str
+    reason: str
+
+
+Command = (
+    CreateOrder | ReserveStock | ProcessPayment | ArrangeShipping | CompleteOrder | CommitStock
+    | RefundPayment | ReleaseStock | CancelOrder
+)
+COMMANDS: dict[str, type[Command]] = {
+    cls.__name__: cls
+    for cls in (
+        CreateOrder, ReserveStock, ProcessPayment, ArrangeShipping, CompleteOrder, CommitStock,
+        RefundPayment, ReleaseStock, CancelOrder,
+    )
+}

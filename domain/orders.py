@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import ConflictError, NotFoundError, stable_id
+
+PENDING = "PENDING"
+COMPLETED = "COMPLETED"
+CANCELLED = "CANCELLED"
+
+
+class OrderNotFoundError(NotFoundError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} not found")
+
+
+class OrderAlreadyFinalError(ConflictError):
+    def __init__(self, order_id: str, status: str) -> None:
+        super().__init__(f"order {order_id} is already {status}")
+
+
+class Order(Aggregate):
+    """The customer's order; PENDING until its saga completes or cancels it."""
+
+    @staticmethod
+    def create_id(order_id: str) -> object:
+        return stable_id("orders", order_id)
+
+    @event("OrderCreated")
+    def __init__(
+        self,
+        order_id: str,
+        customer_id: str,
+        book_id: str,
+        quantity: int,
+        unit_price: int,
+        total_amount: int,
+        payment_method: str,
+        shipping_address: str,
+        saga_mode: str,
+    ) -> None:
+        self.order_id = order_id
+        self.customer_id = customer_id
+        self.book_id = book_id
+        self.quantity = quantity
+        self.unit_price = unit_price
+        self.total_amount = total_amount
+        self.payment_method = payment_method
+        self.shipping_address = shipping_address
+        self.saga_mode = saga_mode
+        self.status = PENDING
+        self.cancel_reason: str | None = None
+        self.tracking_number: str | None = None
+        self.customer_notified = False
+
+    @property
+    def is_final(self) -> bool:
+        return self.status != PENDING
+
+    def complete(self, tracking_number: str) -> None:
+        if self.status == COMPLETED:
+            return
+        if self.status == CANCELLED:
+            raise OrderAlreadyFinalError(self.order_id, self.status)
+        self._completed(self.order_id, self.saga_mode, tracking_number)
+
+    def cancel(self, reason: str) -> None:
+        """Cancels a pending order; a second cancellation changes nothing."""
+        if self.status == CANCELLED:
+            return
+        if self.status == COMPLETED:
+            raise OrderAlreadyFinalError(self.order_id, self.status)
+        self._cancelled(self.order_id, self.saga_mode, reason)
+
+    def record_customer_notified(self) -> None:
+        if self.is_final and not self.customer_notified:
+            outcome = self.status
+            self._customer_notified(self.order_id, self.customer_id, outcome, self.cancel_reason)
+
+    @event("OrderCompleted")
+    def _completed(self, order_id: str, saga_mode: str, tracking_number: str) -> None:
+        self.status = COMPLETED
+        self.tracking_number = tracking_number
+
+    @event("OrderCancelled")
+    def _cancelled(self, order_id: str, saga_mode: str, reason: str) -> None:
+        self.status = CANCELLED
+        self.cancel_reason = reason
+
+    @event("CustomerNotified")
+    def _customer_notified(
+        self, order_id: str, customer_id: str, outcome: str, reason: str | None
+    ) -> None:
+        self.customer_notified = True

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import DomainError, NotFoundError, PaymentMethod, stable_id
+
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+REFUNDED = "REFUNDED"
+VOIDED = "VOIDED"
+
+
+class CustomerNotFoundError(NotFoundError):
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"customer {customer_id} not found")
+
+
+class InsufficientFundsError(DomainError):
+    def __init__(self, method: str, needed: int, available: int) -> None:
+        super().__init__(f"insufficient {method} balance: {available} available, {needed} needed")
+
+
+class Account(Aggregate):
+    """A customer's means of payment: the credit still available on the card and the e-money wallet."""
+
+    @staticmethod
+    def create_id(customer_id: str) -> object:
+        return stable_id("accounts", customer_id)
+
+    @event("AccountOpened")
+    def __init__(self, customer_id: str, name: str, email: str, credit_limit: int, e_money: int) -> None:
+        self.customer_id = customer_id
+        self.name = name
+        self.email = email
+        self.balances = {PaymentMethod.CREDIT_CARD.value: credit_limit, PaymentMethod.E_MONEY.value: e_money}
+
+    def debit(self, order_id: str, method: str, amount: int) -> None:
+        available = self.balances[method]
+        if amount > available:
+            raise InsufficientFundsError(method, amount, available)
+        self._funds_debited(order_id, method, amount)
+
+    @event("FundsDebited")
+    def _funds_debited(self, order_id: str, method: str, amount: int) -> None:
+        self.balances[method] -= amount
+
+    @event("FundsCredited")
+    def credit(self, order_id: str, method: str, amount: int) -> None:
+        self.balances[method] += amount
+
+
+class Payment(Aggregate):
+    """Payments' memory of one order: charged, declined, refunded, or stopped before any charge."""
+
+    class PaymentCompleted(Aggregate.Created):
+        order_id: str
+        saga_mode: str
+        customer_id: str
+        method: str
+        amount: int
+        transaction_id: str
+
+    class PaymentFailed(Aggregate.Created):
+        order_id: str
+        saga_mode: str
+        customer_id: str
+        method: str
+        amount: int
+        reason: str
+
+    class PaymentVoided(Aggregate.Created):
+        order_id: str
+        saga_mode: str
+        reason: str
+
+    @staticmethod
+    def create_id(order_id: str) -> object:
+        return stable_id("payments", order_id)
+
+    def __init__(
+        self,
+        order_id: str,
+        saga_mode: str,
+        customer_id: str | None = None,
+        method: str | None = None,
+        amount: int = 0,
+        transaction_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.order_id = order_id
+        self.saga_mode = saga_mode
+        self.customer_id = customer_id
+        self.method = method
+        self.amount = amount
+        self.transaction_id = transaction_id
+        self.reason = reason
+        self.status = COMPLETED if transaction_id else (FAILED if customer_id else VOIDED)
+
+    @classmethod
+    def charge(
+        cls, account: Account, order_id: str, saga_mode: str, method: str, amount: int, transaction_id: str
+    ) -> Payment:
+        account.debit(order_id, method, amount)
+        return cls._create(
+            cls.PaymentCompleted, id=cls.create_id(order_id), order_id=order_id, saga_mode=saga_mode,
+            customer_id=account.customer_id, method=method, amount=amount, transaction_id=transaction_id,
+        )
+
+    @classmethod
+    def decline(
+        cls, order_id: str, saga_mode: str, customer_id: str, method: str, amount: int, reason: str
+    ) -> Payment:
+        return cls._create(
+            cls.PaymentFailed, id=cls.create_id(order_id), order_id=order_id, saga_mode=saga_mode,
+            customer_id=customer_id, method=method, amount=amount, reason=reason,
+        )
+
+    @classmethod
+    def void(cls, order_id: str, saga_mode: str, reason: str) -> Payment:
+        return cls._create(
+            cls.PaymentVoided, id=cls.create_id(order_id), order_id=order_id, saga_mode=saga_mode, reason=reason
+        )
+
+    def refund(self, account: Account, refund_id: str, reason: str) -> None:
+        if self.status == COMPLETED and self.method is not None:
+            account.credit(self.order_id, self.method, self.amount)
+            self._refunded(self.order_id, self.saga_mode, self.amount, refund_id, reason)
+
+    @event("PaymentRefunded")
+    def _refunded(self, order_id: str, saga_mode: str, amount: int, refund_id: str, reason: str) -> None:
+        self.status = REFUNDED

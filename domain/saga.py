@@ -1,0 +1,256 @@
+"""The orchestration saga: the spec's state machine, event-sourced, deciding every command it sends.
+
+Forward steps run in order; each step's command is retried after a timeout (at most
+``MAX_ATTEMPTS``) before the saga gives up and compensates the completed steps in reverse order.
+Replies are facts: a compensation already made unnecessary by an earlier reply (stock that was
+never reserved, a payment that was declined) counts as done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import commands
+from domain.common import ConflictError, stable_id
+
+STARTED = "STARTED"
+ORDER_CREATED = "ORDER_CREATED"
+STOCK_RESERVED = "STOCK_RESERVED"
+PAYMENT_COMPLETED = "PAYMENT_COMPLETED"
+COMPLETED = "COMPLETED"
+COMPENSATION_STARTED = "COMPENSATION_STARTED"
+FAILED = "FAILED"
+
+MAX_ATTEMPTS = 3
+
+Facts = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    service: str
+    build: Callable[[dict[str, Any], Facts, str], commands.Command]
+    done_by: frozenset[str]
+    failed_by: frozenset[str] = frozenset()
+    reaches: str | None = None
+    compensation: str | None = None
+
+    @property
+    def command(self) -> str:
+        return self.build.__name__
+
+
+def _order(cls: type[commands.Command]) -> Callable[[dict[str, Any], Facts, str], commands.Command]:
+    """A builder that fills ``cls`` from the order's fields."""
+    fields = cls.__dataclass_fields__
+
+    def build(order: dict[str, Any], facts: Facts, reason: str) -> commands.Command:
+        values = {**order, "amount": order["total_amount"], "reason": reason}
+        return cls(**{name: values[name] for name in fields})
+
+    build.__name__ = cls.__name__
+    return build
+
+
+def _complete_order(order: dict[str, Any], facts: Facts, reason: str) -> commands.Command:
+    return commands.CompleteOrder(order["order_id"], facts["ShippingArranged"]["tracking_number"])
+
+
+_complete_order.__name__ = "CompleteOrder"
+
+FORWARD = (
+    Step("create_order", "orders", _order(commands.CreateOrder), frozenset({"OrderCreated"}),
+         reaches=ORDER_CREATED, compensation="cancel_order"),
+    Step("reserve_stock", "inventory", _order(commands.ReserveStock), frozenset({"StockReserved"}),
+         frozenset({"StockUnavailable"}), STOCK_RESERVED, "release_stock"),
+    Step("process_payment", "payments", _order(commands.ProcessPayment), frozenset({"PaymentCompleted"}),
+         frozenset({"PaymentFailed"}), PAYMENT_COMPLETED, "refund_payment"),
+    Step("arrange_shipping", "shipping", _order(commands.ArrangeShipping), frozenset({"ShippingArranged"}),
+         frozenset({"ShippingFailed"}), COMPLETED),
+)
+FINISHING = (
+    Step("complete_order", "orders", _complete_order, frozenset({"OrderCompleted"})),
+    Step("commit_stock", "inventory", _order(commands.CommitStock), frozenset({"StockSold"})),
+)
+COMPENSATIONS = (
+    Step("refund_payment", "payments", _order(commands.RefundPayment),
+         frozenset({"PaymentRefunded", "PaymentVoided", "PaymentFailed"})),
+    Step("release_stock", "inventory", _order(commands.ReleaseStock),
+         frozenset({"StockReleased", "ReservationVoided", "StockUnavailable"})),
+    Step("cancel_order", "orders", _order(commands.CancelOrder), frozenset({"OrderCancelled"})),
+)
+STEPS = {step.name: step for step in FORWARD + FINISHING + COMPENSATIONS}
+REPLY_TYPES = frozenset().union(*(step.done_by | step.failed_by for step in STEPS.values()))
+
+
+class SagaFinishedError(ConflictError):
+    def __init__(self, order_id: str, state: str) -> None:
+        super().__init__(f"the saga of order {order_id} is already {state}: too late to cancel")
+
+
+@dataclass(frozen=True)
+class Timing:
+    step_timeout: timedelta
+    retry_backoff: timedelta
+    max_backoff: timedelta = timedelta(seconds=30)
+
+    def backoff(self, attempt: int) -> timedelta:
+        return min(self.retry_backoff * 2 ** (attempt - 1), self.max_backoff)
+
+
+class OrderSaga(Aggregate):
+    """The Saga Orchestrator's record of one order's workflow."""
+
+    @staticmethod
+    def create_id(order_id: str) -> object:
+        return stable_id("sagas", order_id)
+
+    @classmethod
+    def start(cls, order: commands.CreateOrder) -> OrderSaga:
+        return cls(order_id=order.order_id, order=asdict(order))
+
+    @event("SagaStarted")
+    def __init__(self, order_id: str, order: dict[str, Any]) -> None:
+        self.order_id = order_id
+        self.order = order
+        self.state = STARTED
+        self.pending = [step.name for step in FORWARD]
+        self.completed: list[str] = []
+        self.facts: Facts = {}
+        self.attempt = 0
+        self.deadline: datetime | None = None
+        self.retry_at: datetime | None = None
+        self.reason = ""
+
+    # --- inputs -------------------------------------------------------------------------
+
+    def advance(self, now: datetime, timing: Timing) -> None:
+        """Moves through every step the known facts settle, then sends the next command."""
+        while self.current_step is not None:
+            step = self.current_step
+            if step.done_by & self.facts.keys():
+                self._step_succeeded(self.order_id, step.name)
+                if step.reaches:
+                    finishing = [s.name for s in FINISHING] if step.reaches == COMPLETED else self.pending
+                    self._state_changed(self.order_id, step.reaches, "", list(finishing))
+                continue
+            failure = step.failed_by & self.facts.keys()
+            if failure and self.compensable:
+                reason = self.facts[min(failure)].get("reason", min(failure))
+                self._step_failed(self.order_id, step.name, reason)
+                self._compensate(reason, in_doubt=None)
+                continue
+            if self.attempt == 0 and self.retry_at is None:
+                self._dispatch(step, 1, now, timing)
+            return
+        if self.state == COMPENSATION_STARTED:
+            self._state_changed(self.order_id, FAILED, self.reason, [])
+
+    def receive(self, reply_type: str, details: dict[str, Any], now: datetime, timing: Timing) -> None:
+        if reply_type in REPLY_TYPES and reply_type not in self.facts:
+            self._reply_received(self.order_id, reply_type, details)
+        self.advance(now, timing)
+
+    def tick(self, now: datetime, timing: Timing) -> None:
+        """Times out the step in flight or sends its retry, whichever is due."""
+        step = self.current_step
+        if step is None:
+            return
+        if self.retry_at is not None and now >= self.retry_at:
+            self._dispatch(step, self.attempt + 1, now, timing)
+        elif self.deadline is not None and now >= self.deadline:
+            if self.attempt < MAX_ATTEMPTS or not self.compensable:
+                self._step_timed_out(self.order_id, step.name, self.attempt, now + timing.backoff(self.attempt))
+            else:
+                reason = f"{step.service} did not answer {step.command} after {self.attempt} attempts"
+                self._step_failed(self.order_id, step.name, reason)
+                self._compensate(reason, in_doubt=step)
+                self.advance(now, timing)
+
+    def cancel(self, reason: str, now: datetime, timing: Timing) -> None:
+        if not self.compensable:
+            raise SagaFinishedError(self.order_id, self.state)
+        in_flight = self.current_step if self.attempt else None
+        self._compensate(reason, in_doubt=in_flight)
+        self.advance(now, timing)
+
+    # --- what the state says ------------------------------------------------------------
+
+    @property
+    def current_step(self) -> Step | None:
+        return STEPS[self.pending[0]] if self.pending else None
+
+    @property
+    def compensable(self) -> bool:
+        return self.state not in (COMPLETED, COMPENSATION_STARTED, FAILED)
+
+    @property
+    def next_due(self) -> datetime | None:
+        return self.retry_at or self.deadline
+
+    def command_for(self, step_name: str) -> commands.Command:
+        return STEPS[step_name].build(self.order, self.facts, self.reason)
+
+    # --- decisions ----------------------------------------------------------------------
+
+    def _compensate(self, reason: str, in_doubt: Step | None) -> None:
+        """Undoes the completed steps in reverse order, and the step whose outcome is unknown first."""
+        undo = [*self.completed, *([in_doubt.name] if in_doubt else [])]
+        plan = [STEPS[name].compensation for name in reversed(undo) if STEPS[name].compensation]
+        self._state_changed(self.order_id, COMPENSATION_STARTED, reason, plan)
+
+    def _dispatch(self, step: Step, attempt: int, now: datetime, timing: Timing) -> None:
+        command = self.command_for(step.name)
+        self._command_dispatched(
+            self.order_id, step.name, step.command, step.service, attempt,
+            f"{self.id}:{step.name}:{attempt}", asdict(command), now + timing.step_timeout,
+        )
+
+    # --- events -------------------------------------------------------------------------
+
+    @event("SagaStateChanged")
+    def _state_changed(self, order_id: str, state: str, reason: str, next_steps: list[str]) -> None:
+        self.state = state
+        self.pending = list(next_steps)
+        self._reset_attempts()
+        if reason:
+            self.reason = reason
+
+    @event("CommandDispatched")
+    def _command_dispatched(
+        self, order_id: str, step: str, command: str, service: str, attempt: int,
+        message_id: str, payload: dict[str, Any], deadline: datetime,
+    ) -> None:
+        self.attempt = attempt
+        self.deadline = deadline
+        self.retry_at = None
+
+    @event("ReplyReceived")
+    def _reply_received(self, order_id: str, reply_type: str, details: dict[str, Any]) -> None:
+        self.facts[reply_type] = details
+
+    @event("StepSucceeded")
+    def _step_succeeded(self, order_id: str, step: str) -> None:
+        self.pending.remove(step)
+        if STEPS[step] in FORWARD:
+            self.completed.append(step)
+        self._reset_attempts()
+
+    @event("StepTimedOut")
+    def _step_timed_out(self, order_id: str, step: str, attempt: int, retry_at: datetime) -> None:
+        self.deadline = None
+        self.retry_at = retry_at
+
+    @event("StepFailed")
+    def _step_failed(self, order_id: str, step: str, reason: str) -> None:
+        self._reset_attempts()
+
+    def _reset_attempts(self) -> None:
+        self.attempt = 0
+        self.deadline = None
+        self.retry_at = None
