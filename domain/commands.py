@@ -68,13 +68,27 @@ class CancelOrder:
 
 
 Command = (
-    CreateOrder | ReserveStock | ProcessPayment | ArrangeShipping | CompleteOrder | CommitStock
-    | RefundPayment | ReleaseStock | CancelOrder
+    CreateOrder
+    | ReserveStock
+    | ProcessPayment
+    | ArrangeShipping
+    | CompleteOrder
+    | CommitStock
+    | RefundPayment
+    | ReleaseStock
+    | CancelOrder
 )
 COMMANDS: dict[str, type[Command]] = {
     cls.__name__: cls
     for cls in (
-        CreateOrder, ReserveStock, ProcessPayment, ArrangeShipping, CompleteOrder, CommitStock,
-        RefundPayment, ReleaseStock, CancelOrder,
+        CreateOrder,
+        ReserveStock,
+        ProcessPayment,
+        ArrangeShipping,
+        CompleteOrder,
+        CommitStock,
+        RefundPayment,
+        ReleaseStock,
+        CancelOrder,
     )
 }

@@ -42,22 +42,25 @@ class Book(Aggregate):
     def hold(self, order_id: str, quantity: int) -> None:
         if quantity > self.available:
             raise InsufficientStockError(self.book_id, quantity, self.available)
-        self._stock_moved(order_id, "reserve", -quantity, quantity, 0)
+        self._stock_moved(self.book_id, order_id, "reserve", -quantity, quantity, 0)
 
     def unhold(self, order_id: str, quantity: int) -> None:
-        self._stock_moved(order_id, "release", quantity, -quantity, 0)
+        self._stock_moved(self.book_id, order_id, "release", quantity, -quantity, 0)
 
     def sell(self, order_id: str, quantity: int) -> None:
-        self._stock_moved(order_id, "sell", 0, -quantity, quantity)
+        self._stock_moved(self.book_id, order_id, "sell", 0, -quantity, quantity)
+
+    def restock(self, quantity: int) -> None:
+        self._restocked(self.book_id, quantity)
 
     @event("BookRestocked")
-    def restock(self, quantity: int) -> None:
+    def _restocked(self, book_id: str, quantity: int) -> None:
         self.available += quantity
         self.restocked += quantity
 
     @event("StockLevelChanged")
     def _stock_moved(
-        self, order_id: str, movement: str, available_delta: int, reserved_delta: int, sold_delta: int
+        self, book_id: str, order_id: str, movement: str, available_delta: int, reserved_delta: int, sold_delta: int
     ) -> None:
         self.available += available_delta
         self.reserved += reserved_delta
@@ -113,20 +116,36 @@ class Reservation(Aggregate):
         try:
             book.hold(order_id, quantity)
         except InsufficientStockError as error:
-            return cls._create(
-                cls.StockUnavailable, id=cls.create_id(order_id), order_id=order_id,
-                saga_mode=saga_mode, book_id=book.book_id, quantity=quantity, reason=str(error),
-            )
+            return cls.refuse(order_id, saga_mode, book.book_id, quantity, str(error))
         return cls._create(
-            cls.StockReserved, id=cls.create_id(order_id), order_id=order_id,
-            saga_mode=saga_mode, book_id=book.book_id, quantity=quantity,
+            cls.StockReserved,
+            id=cls.create_id(order_id),
+            order_id=order_id,
+            saga_mode=saga_mode,
+            book_id=book.book_id,
+            quantity=quantity,
+        )
+
+    @classmethod
+    def refuse(cls, order_id: str, saga_mode: str, book_id: str, quantity: int, reason: str) -> Reservation:
+        return cls._create(
+            cls.StockUnavailable,
+            id=cls.create_id(order_id),
+            order_id=order_id,
+            saga_mode=saga_mode,
+            book_id=book_id,
+            quantity=quantity,
+            reason=reason,
         )
 
     @classmethod
     def void(cls, order_id: str, saga_mode: str, reason: str) -> Reservation:
         return cls._create(
-            cls.ReservationVoided, id=cls.create_id(order_id), order_id=order_id,
-            saga_mode=saga_mode, reason=reason,
+            cls.ReservationVoided,
+            id=cls.create_id(order_id),
+            order_id=order_id,
+            saga_mode=saga_mode,
+            reason=reason,
         )
 
     def release(self, book: Book, reason: str) -> None:

@@ -88,7 +88,5 @@ class Order(Aggregate):
         self.cancel_reason = reason
 
     @event("CustomerNotified")
-    def _customer_notified(
-        self, order_id: str, customer_id: str, outcome: str, reason: str | None
-    ) -> None:
+    def _customer_notified(self, order_id: str, customer_id: str, outcome: str, reason: str | None) -> None:
         self.customer_notified = True

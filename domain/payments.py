@@ -34,18 +34,24 @@ class Account(Aggregate):
         self.email = email
         self.balances = {PaymentMethod.CREDIT_CARD.value: credit_limit, PaymentMethod.E_MONEY.value: e_money}
 
-    def debit(self, order_id: str, method: str, amount: int) -> None:
+    def ensure_funds(self, method: str, amount: int) -> None:
         available = self.balances[method]
         if amount > available:
             raise InsufficientFundsError(method, amount, available)
-        self._funds_debited(order_id, method, amount)
+
+    def debit(self, order_id: str, method: str, amount: int) -> None:
+        self.ensure_funds(method, amount)
+        self._funds_debited(self.customer_id, order_id, method, amount)
+
+    def credit(self, order_id: str, method: str, amount: int) -> None:
+        self._funds_credited(self.customer_id, order_id, method, amount)
 
     @event("FundsDebited")
-    def _funds_debited(self, order_id: str, method: str, amount: int) -> None:
+    def _funds_debited(self, customer_id: str, order_id: str, method: str, amount: int) -> None:
         self.balances[method] -= amount
 
     @event("FundsCredited")
-    def credit(self, order_id: str, method: str, amount: int) -> None:
+    def _funds_credited(self, customer_id: str, order_id: str, method: str, amount: int) -> None:
         self.balances[method] += amount
 
 
@@ -102,17 +108,27 @@ class Payment(Aggregate):
     ) -> Payment:
         account.debit(order_id, method, amount)
         return cls._create(
-            cls.PaymentCompleted, id=cls.create_id(order_id), order_id=order_id, saga_mode=saga_mode,
-            customer_id=account.customer_id, method=method, amount=amount, transaction_id=transaction_id,
+            cls.PaymentCompleted,
+            id=cls.create_id(order_id),
+            order_id=order_id,
+            saga_mode=saga_mode,
+            customer_id=account.customer_id,
+            method=method,
+            amount=amount,
+            transaction_id=transaction_id,
         )
 
     @classmethod
-    def decline(
-        cls, order_id: str, saga_mode: str, customer_id: str, method: str, amount: int, reason: str
-    ) -> Payment:
+    def decline(cls, order_id: str, saga_mode: str, customer_id: str, method: str, amount: int, reason: str) -> Payment:
         return cls._create(
-            cls.PaymentFailed, id=cls.create_id(order_id), order_id=order_id, saga_mode=saga_mode,
-            customer_id=customer_id, method=method, amount=amount, reason=reason,
+            cls.PaymentFailed,
+            id=cls.create_id(order_id),
+            order_id=order_id,
+            saga_mode=saga_mode,
+            customer_id=customer_id,
+            method=method,
+            amount=amount,
+            reason=reason,
         )
 
     @classmethod

@@ -8,9 +8,10 @@ never reserved, a payment that was declined) counts as done.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -64,24 +65,58 @@ def _complete_order(order: dict[str, Any], facts: Facts, reason: str) -> command
 _complete_order.__name__ = "CompleteOrder"
 
 FORWARD = (
-    Step("create_order", "orders", _order(commands.CreateOrder), frozenset({"OrderCreated"}),
-         reaches=ORDER_CREATED, compensation="cancel_order"),
-    Step("reserve_stock", "inventory", _order(commands.ReserveStock), frozenset({"StockReserved"}),
-         frozenset({"StockUnavailable"}), STOCK_RESERVED, "release_stock"),
-    Step("process_payment", "payments", _order(commands.ProcessPayment), frozenset({"PaymentCompleted"}),
-         frozenset({"PaymentFailed"}), PAYMENT_COMPLETED, "refund_payment"),
-    Step("arrange_shipping", "shipping", _order(commands.ArrangeShipping), frozenset({"ShippingArranged"}),
-         frozenset({"ShippingFailed"}), COMPLETED),
+    Step(
+        "create_order",
+        "orders",
+        _order(commands.CreateOrder),
+        frozenset({"OrderCreated"}),
+        reaches=ORDER_CREATED,
+        compensation="cancel_order",
+    ),
+    Step(
+        "reserve_stock",
+        "inventory",
+        _order(commands.ReserveStock),
+        frozenset({"StockReserved"}),
+        frozenset({"StockUnavailable"}),
+        STOCK_RESERVED,
+        "release_stock",
+    ),
+    Step(
+        "process_payment",
+        "payments",
+        _order(commands.ProcessPayment),
+        frozenset({"PaymentCompleted"}),
+        frozenset({"PaymentFailed"}),
+        PAYMENT_COMPLETED,
+        "refund_payment",
+    ),
+    Step(
+        "arrange_shipping",
+        "shipping",
+        _order(commands.ArrangeShipping),
+        frozenset({"ShippingArranged"}),
+        frozenset({"ShippingFailed"}),
+        COMPLETED,
+    ),
 )
 FINISHING = (
     Step("complete_order", "orders", _complete_order, frozenset({"OrderCompleted"})),
     Step("commit_stock", "inventory", _order(commands.CommitStock), frozenset({"StockSold"})),
 )
 COMPENSATIONS = (
-    Step("refund_payment", "payments", _order(commands.RefundPayment),
-         frozenset({"PaymentRefunded", "PaymentVoided", "PaymentFailed"})),
-    Step("release_stock", "inventory", _order(commands.ReleaseStock),
-         frozenset({"StockReleased", "ReservationVoided", "StockUnavailable"})),
+    Step(
+        "refund_payment",
+        "payments",
+        _order(commands.RefundPayment),
+        frozenset({"PaymentRefunded", "PaymentVoided", "PaymentFailed"}),
+    ),
+    Step(
+        "release_stock",
+        "inventory",
+        _order(commands.ReleaseStock),
+        frozenset({"StockReleased", "ReservationVoided", "StockUnavailable"}),
+    ),
     Step("cancel_order", "orders", _order(commands.CancelOrder), frozenset({"OrderCancelled"})),
 )
 STEPS = {step.name: step for step in FORWARD + FINISHING + COMPENSATIONS}
@@ -207,8 +242,14 @@ class OrderSaga(Aggregate):
     def _dispatch(self, step: Step, attempt: int, now: datetime, timing: Timing) -> None:
         command = self.command_for(step.name)
         self._command_dispatched(
-            self.order_id, step.name, step.command, step.service, attempt,
-            f"{self.id}:{step.name}:{attempt}", asdict(command), now + timing.step_timeout,
+            self.order_id,
+            step.name,
+            step.command,
+            step.service,
+            attempt,
+            f"{self.id}:{step.name}:{attempt}",
+            asdict(command),
+            now + timing.step_timeout,
         )
 
     # --- events -------------------------------------------------------------------------
@@ -223,8 +264,15 @@ class OrderSaga(Aggregate):
 
     @event("CommandDispatched")
     def _command_dispatched(
-        self, order_id: str, step: str, command: str, service: str, attempt: int,
-        message_id: str, payload: dict[str, Any], deadline: datetime,
+        self,
+        order_id: str,
+        step: str,
+        command: str,
+        service: str,
+        attempt: int,
+        message_id: str,
+        payload: dict[str, Any],
+        deadline: datetime,
     ) -> None:
         self.attempt = attempt
         self.deadline = deadline

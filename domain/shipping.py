@@ -48,9 +48,9 @@ class Shipment(Aggregate):
         if self.status == WAITING and prerequisite not in self.met:
             self._prerequisite_met(self.order_id, self.saga_mode, prerequisite, shipping_address)
 
-    def arranged(self, carrier: str, tracking_number: str) -> None:
+    def arranged(self, shipping_address: str, carrier: str, tracking_number: str) -> None:
         if self.status == WAITING:
-            self._arranged(self.order_id, self.saga_mode, self.address, carrier, tracking_number)
+            self._arranged(self.order_id, self.saga_mode, shipping_address, carrier, tracking_number)
 
     def failed(self, reason: str) -> None:
         if self.status == WAITING:
@@ -64,18 +64,17 @@ class Shipment(Aggregate):
             self._cancelled(self.order_id, self.saga_mode, self.tracking_number, reason)
 
     @event("ShipmentPrerequisiteMet")
-    def _prerequisite_met(
-        self, order_id: str, saga_mode: str, prerequisite: str, shipping_address: str | None
-    ) -> None:
+    def _prerequisite_met(self, order_id: str, saga_mode: str, prerequisite: str, shipping_address: str | None) -> None:
         self.met.add(prerequisite)
         if shipping_address is not None:
             self.address = shipping_address
 
     @event("ShippingArranged")
     def _arranged(
-        self, order_id: str, saga_mode: str, shipping_address: str | None, carrier: str, tracking_number: str
+        self, order_id: str, saga_mode: str, shipping_address: str, carrier: str, tracking_number: str
     ) -> None:
         self.status = ARRANGED
+        self.address = shipping_address
         self.tracking_number = tracking_number
 
     @event("ShippingFailed")

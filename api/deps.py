@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
+
+from handlers.services import Services
+from infra.bootstrap import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_services(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Services:
+    return runtime.services
+
+
+def get_read_connection(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Connection]:
+    with runtime.read() as connection:
+        yield connection
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_admin(
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    expected = runtime.settings.admin_token.encode()
+    if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), expected):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "admin routes need Authorization: Bearer <CLOUDMART_ADMIN_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+ReadDep = Annotated[Connection, Depends(get_read_connection)]
+AdminDep = Depends(require_admin)

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+
+from api.deps import ReadDep, RuntimeDep
+from api.errors import not_found
+from api.schemas import EventRecord, Order, OrderAccepted, OrderPage, PlaceOrderRequest
+from handlers.ordering import PlaceOrder, cancel_order, place_order
+from infra.bootstrap import Runtime
+from infra.messaging import camel_keys
+from projections import queries
+
+router = APIRouter(tags=["orders"])
+MAX_WAIT_SECONDS = 60.0
+_PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait=(\d+(?:\.\d+)?)")
+_ERRORS = {
+    404: {"description": "unknown book, customer or order"},
+    409: {"description": "conflict"},
+    422: {"description": "invalid input"},
+}
+
+
+def _wait_seconds(prefer: str | None) -> float:
+    match = _PREFER_WAIT.search(prefer or "")
+    return min(float(match.group(1)), MAX_WAIT_SECONDS) if match else 0.0
+
+
+async def _settled_order(runtime: Runtime, order_id: str, wait: float) -> dict[str, object] | None:
+    """The order once it is final, if that happens within ``wait`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        with runtime.read() as connection:
+            row = await run_in_threadpool(queries.order, connection, order_id)
+        if row is not None and row["status"] != "PENDING":
+            return row
+        if loop.time() >= deadline:
+            return None
+        await asyncio.sleep(runtime.settings.poll_interval_seconds)
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderAccepted,
+    responses={200: {"model": Order, "description": "the saga finished within `Prefer: wait=N`"}, **_ERRORS},
+)
+async def post_order(
+    body: PlaceOrderRequest,
+    runtime: RuntimeDep,
+    http_request: Request,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    prefer: Annotated[str | None, Header(description="`wait=N`: wait up to N seconds for the outcome")] = None,
+) -> OrderAccepted | JSONResponse:
+    """Places an order and starts its saga. Answers as soon as the order is recorded."""
+    request = PlaceOrder(
+        customer_id=body.customer_id,
+        book_id=body.book_id,
+        quantity=body.quantity,
+        price=body.price,
+        payment_method=body.payment_method.value,
+        shipping_address=body.shipping_address,
+        saga_mode=(body.saga_mode or runtime.settings.saga_mode).value,
+        idempotency_key=idempotency_key,
+    )
+    accepted = await run_in_threadpool(place_order, runtime.services, request)
+    http_request.app.state.orders_placed.labels(accepted.saga_mode).inc()
+    if accepted.source:
+        await runtime.caught_up(accepted.source, accepted.position)
+    response.headers["Location"] = f"/orders/{accepted.order_id}"
+    settled = await _settled_order(runtime, accepted.order_id, _wait_seconds(prefer))
+    if settled is not None:
+        return JSONResponse(Order.model_validate(settled).model_dump(by_alias=True), headers=dict(response.headers))
+    return OrderAccepted(order_id=accepted.order_id, status="PENDING", saga_mode=accepted.saga_mode)
+
+
+@router.get("/orders/{order_id}", response_model=Order, responses={404: _ERRORS[404]})
+def get_order(order_id: str, connection: ReadDep) -> dict[str, object]:
+    row = queries.order(connection, order_id)
+    if row is None:
+        raise not_found(f"order {order_id}")
+    return row
+
+
+@router.get("/orders", response_model=OrderPage)
+def list_orders(
+    connection: ReadDep,
+    customer_id: Annotated[str | None, Query(alias="customerId", max_length=64)] = None,
+    status_: Annotated[str | None, Query(alias="status", pattern="^(PENDING|COMPLETED|CANCELLED)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, object]:
+    items, total = queries.orders_page(connection, customer_id, status_, limit, offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderAccepted,
+    responses={404: _ERRORS[404], 409: {"description": "the order is already final or shipped"}},
+)
+async def post_cancel(order_id: str, runtime: RuntimeDep) -> OrderAccepted:
+    """Cancels an order that is not shipped yet: its saga compensates whatever was done."""
+    accepted = await run_in_threadpool(cancel_order, runtime.services, order_id)
+    await runtime.caught_up(accepted.source, accepted.position)
+    return OrderAccepted(order_id=order_id, status="PENDING", saga_mode=accepted.saga_mode)
+
+
+@router.get("/orders/{order_id}/events", response_model=list[EventRecord], responses={404: _ERRORS[404]})
+def get_order_events(order_id: str, connection: ReadDep) -> list[dict[str, object]]:
+    """The audit trail: every event of every service about this order, cause before effect."""
+    if queries.order(connection, order_id) is None:
+        raise not_found(f"order {order_id}")
+    return [{**row, "payload": camel_keys(row["payload"])} for row in queries.order_trail(connection, order_id)]

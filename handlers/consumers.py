@@ -1,0 +1,34 @@
+"""Which messages each consumer group handles, whatever transport brought them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from handlers import choreography, orchestration
+from handlers.messages import Envelope
+from handlers.notifications import when_order_finished_notify_customer
+from handlers.services import Services
+
+SERVICE_GROUPS = ("orders", "inventory", "payments", "shipping")
+ORCHESTRATOR = "orchestrator"
+NOTIFIER = "notifier"
+
+Handler = Callable[[Services, Envelope], None]
+
+
+def handler_for(group: str) -> Handler:
+    if group == ORCHESTRATOR:
+        return orchestration.when_reply_advance_saga
+    if group == NOTIFIER:
+        return when_order_finished_notify_customer
+    if group not in SERVICE_GROUPS:
+        raise ValueError(f"no consumer group called {group!r}")
+
+    def handle(services: Services, message: Envelope) -> None:
+        if message.target is None:
+            choreography.react(services, group, message)
+        elif message.target == group:
+            orchestration.execute(services, message)
+
+    handle.__name__ = f"{group}_consumer"
+    return handle

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from domain.inventory import RESERVED, Book, BookNotFoundError, Reservation
+from handlers.ports import FaultInjector, raise_injected_fault
+from handlers.service import Service, retry_on_conflict
+
+
+class InventoryService(Service):
+    name = "inventory"
+    fault_key = "inventory"
+    snapshotting_intervals = {Book: 50}
+
+    def __init__(self, faults: FaultInjector, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.faults = faults
+
+    def catalogue(self, book_id: str, title: str, price: int, stock: int) -> None:
+        if not self.find(Book.create_id(book_id), Book):
+            self.save(Book(book_id=book_id, title=title, price=price, stock=stock))
+
+    def book(self, book_id: str) -> Book:
+        book = self.find(Book.create_id(book_id), Book)
+        if book is None:
+            raise BookNotFoundError(book_id)
+        return book
+
+    def reservation(self, order_id: str) -> Reservation | None:
+        return self.find(Reservation.create_id(order_id), Reservation)
+
+    @retry_on_conflict
+    def reserve(self, order_id: str, book_id: str, quantity: int, saga_mode: str) -> Reservation:
+        existing = self.reservation(order_id)
+        if existing:
+            return existing
+        raise_injected_fault(self.faults, self.fault_key)
+        book = self.find(Book.create_id(book_id), Book)
+        if book is None:
+            return self.refuse(order_id, book_id, quantity, saga_mode, f"book {book_id} not found")
+        reservation = Reservation.reserve(book, order_id, saga_mode, quantity)
+        self.save(book, reservation)
+        return reservation
+
+    @retry_on_conflict
+    def refuse(self, order_id: str, book_id: str, quantity: int, saga_mode: str, reason: str) -> Reservation:
+        reservation = self.reservation(order_id) or Reservation.refuse(order_id, saga_mode, book_id, quantity, reason)
+        self.save(reservation)
+        return reservation
+
+    @retry_on_conflict
+    def release(self, order_id: str, saga_mode: str, reason: str) -> None:
+        reservation = self.reservation(order_id)
+        if reservation is None:
+            self.save(Reservation.void(order_id, saga_mode, reason))
+        elif reservation.status == RESERVED and reservation.book_id:
+            book = self.book(reservation.book_id)
+            reservation.release(book, reason)
+            self.save(book, reservation)
+
+    @retry_on_conflict
+    def sell(self, order_id: str) -> None:
+        reservation = self.reservation(order_id)
+        if reservation and reservation.status == RESERVED and reservation.book_id:
+            book = self.book(reservation.book_id)
+            reservation.sell(book)
+            self.save(book, reservation)

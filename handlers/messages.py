@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A message as the services see it: a published event, or a command for ``target``."""
+
+    message_id: str
+    type: str
+    source: str
+    position: int
+    correlation_id: str
+    occurred_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    aggregate_id: str = ""
+    version: int = 0
+    causation_id: str | None = None
+    target: str | None = None
+
+    @property
+    def order_id(self) -> str:
+        return str(self.payload.get("order_id", self.correlation_id))
+
+    @property
+    def saga_mode(self) -> str | None:
+        return self.payload.get("saga_mode")
+
+
+def iso(moment: datetime) -> str:
+    """One sortable text form for every timestamp shown or stored outside the event store."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: timestamps in ``iso`` form, containers converted deeply, ids as text."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(item) for item in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,96 @@
+"""Orchestration: services execute the orchestrator's commands; their events are its replies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from domain import commands
+from domain.common import SagaMode
+from domain.saga import REPLY_TYPES
+from handlers.messages import Envelope
+from handlers.services import Services
+
+log = logging.getLogger(__name__)
+MODE = SagaMode.ORCHESTRATION.value
+
+
+def create_order(services: Services, command: commands.CreateOrder) -> None:
+    services.orders.create(command, MODE)
+
+
+def reserve_stock(services: Services, command: commands.ReserveStock) -> None:
+    c = command
+    services.retry.attempt(
+        lambda: services.inventory.reserve(c.order_id, c.book_id, c.quantity, MODE),
+        lambda reason: services.inventory.refuse(c.order_id, c.book_id, c.quantity, MODE, reason),
+        MODE,
+    )
+
+
+def process_payment(services: Services, command: commands.ProcessPayment) -> None:
+    c = command
+    services.retry.attempt(
+        lambda: services.payments.charge(c.order_id, c.customer_id, c.payment_method, c.amount, MODE),
+        lambda reason: services.payments.decline(c.order_id, c.customer_id, c.payment_method, c.amount, MODE, reason),
+        MODE,
+    )
+
+
+def arrange_shipping(services: Services, command: commands.ArrangeShipping) -> None:
+    c = command
+    services.retry.attempt(
+        lambda: services.shipping.arrange(c.order_id, c.shipping_address, MODE),
+        lambda reason: services.shipping.fail(c.order_id, MODE, reason),
+        MODE,
+    )
+
+
+def complete_order(services: Services, command: commands.CompleteOrder) -> None:
+    services.orders.complete(command.order_id, command.tracking_number)
+
+
+def commit_stock(services: Services, command: commands.CommitStock) -> None:
+    services.inventory.sell(command.order_id)
+
+
+def refund_payment(services: Services, command: commands.RefundPayment) -> None:
+    services.payments.refund(command.order_id, MODE, command.reason)
+
+
+def release_stock(services: Services, command: commands.ReleaseStock) -> None:
+    services.inventory.release(command.order_id, MODE, command.reason)
+
+
+def cancel_order(services: Services, command: commands.CancelOrder) -> None:
+    services.orders.cancel(command.order_id, command.reason)
+
+
+COMMAND_HANDLERS: dict[str, Callable[[Services, Any], None]] = {
+    "CreateOrder": create_order,
+    "ReserveStock": reserve_stock,
+    "ProcessPayment": process_payment,
+    "ArrangeShipping": arrange_shipping,
+    "CompleteOrder": complete_order,
+    "CommitStock": commit_stock,
+    "RefundPayment": refund_payment,
+    "ReleaseStock": release_stock,
+    "CancelOrder": cancel_order,
+}
+
+
+def execute(services: Services, message: Envelope) -> None:
+    log.info("order %s: %s executes %s (%s)", message.order_id, message.target, message.type, message.message_id)
+    command = commands.COMMANDS[message.type](**message.payload)
+    COMMAND_HANDLERS[message.type](services, command)
+
+
+def when_reply_advance_saga(services: Services, message: Envelope) -> None:
+    if message.saga_mode == MODE and message.type in REPLY_TYPES:
+        details = {**message.payload, "reason": _reason(message)} if "reason" in message.payload else message.payload
+        services.orchestrator.receive(message.order_id, message.type, details)
+
+
+def _reason(message: Envelope) -> str:
+    return f"{message.type}: {message.payload['reason']}"

@@ -1,0 +1,107 @@
+"""The use cases the HTTP API starts: placing and cancelling an order."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from uuid import NAMESPACE_URL, uuid4, uuid5
+
+from domain.commands import CreateOrder
+from domain.common import ConflictError, InvalidRequestError, SagaMode
+from domain.orders import Order, OrderAlreadyFinalError, OrderNotFoundError
+from handlers.services import Services
+
+CUSTOMER_CANCELLED = "cancelled by customer"
+
+
+class PriceMismatchError(InvalidRequestError):
+    def __init__(self, book_id: str, price: int, catalogue_price: int) -> None:
+        super().__init__(f"price {price} is not the catalogue price of {book_id} ({catalogue_price})")
+
+
+class IdempotencyKeyReusedError(ConflictError):
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was already used for a different order")
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    customer_id: str
+    book_id: str
+    quantity: int
+    price: int
+    payment_method: str
+    shipping_address: str
+    saga_mode: str
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A command accepted; its effect is visible once ``source``'s log is read up to ``position``."""
+
+    order_id: str
+    saga_mode: str
+    source: str
+    position: int
+
+
+def place_order(services: Services, request: PlaceOrder) -> Accepted:
+    book = services.inventory.book(request.book_id)
+    if request.price != book.price:
+        raise PriceMismatchError(request.book_id, request.price, book.price)
+    services.payments.account(request.customer_id)
+    order = CreateOrder(
+        order_id=_order_id_for(request.idempotency_key),
+        customer_id=request.customer_id,
+        book_id=request.book_id,
+        quantity=request.quantity,
+        unit_price=request.price,
+        total_amount=request.price * request.quantity,
+        payment_method=request.payment_method,
+        shipping_address=request.shipping_address,
+    )
+    replay = _replay_of(services, order, request.saga_mode)
+    if replay is not None:
+        return replay
+    accepted = _start(services, order, request.saga_mode)
+    if accepted.position == 0:  # a concurrent request with the same key got there first
+        return _replay_of(services, order, request.saga_mode) or accepted
+    return accepted
+
+
+def cancel_order(services: Services, order_id: str) -> Accepted:
+    order = services.orders.find(Order.create_id(order_id), Order)
+    if order is not None and order.is_final:
+        raise OrderAlreadyFinalError(order_id, order.status)
+    if services.orchestrator.saga(order_id) is not None:
+        position = services.orchestrator.cancel(order_id, CUSTOMER_CANCELLED)
+        return Accepted(order_id, SagaMode.ORCHESTRATION, "orchestrator", position)
+    if order is None:
+        raise OrderNotFoundError(order_id)
+    position = services.orders.cancel(order_id, CUSTOMER_CANCELLED)
+    return Accepted(order_id, SagaMode.CHOREOGRAPHY, "orders", position)
+
+
+def _order_id_for(idempotency_key: str | None) -> str:
+    return str(uuid5(NAMESPACE_URL, f"/cloudmart/idempotency/{idempotency_key}") if idempotency_key else uuid4())
+
+
+def _start(services: Services, order: CreateOrder, saga_mode: str) -> Accepted:
+    if saga_mode == SagaMode.ORCHESTRATION:
+        return Accepted(order.order_id, saga_mode, "orchestrator", services.orchestrator.start(order))
+    return Accepted(order.order_id, saga_mode, "orders", services.orders.create(order, saga_mode))
+
+
+def _replay_of(services: Services, order: CreateOrder, saga_mode: str) -> Accepted | None:
+    """The order already placed under the same Idempotency-Key, if any; a different one is a conflict."""
+    saga = services.orchestrator.saga(order.order_id)
+    existing = services.orders.find(Order.create_id(order.order_id), Order)
+    if saga is not None:
+        previous = (saga.order, SagaMode.ORCHESTRATION.value)
+    elif existing is not None:
+        previous = ({f: getattr(existing, f) for f in asdict(order)}, existing.saga_mode)
+    else:
+        return None
+    if previous != (asdict(order), saga_mode):
+        raise IdempotencyKeyReusedError
+    return Accepted(order.order_id, saga_mode, "", 0)

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from domain.payments import COMPLETED, Account, CustomerNotFoundError, InsufficientFundsError, Payment
+from handlers.ports import FaultInjector, PaymentGateway, raise_injected_fault
+from handlers.service import Service, retry_on_conflict
+
+
+class PaymentsService(Service):
+    name = "payments"
+    fault_key = "payment"
+    snapshotting_intervals = {Account: 50}
+
+    def __init__(self, faults: FaultInjector, gateway: PaymentGateway, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.faults = faults
+        self.gateway = gateway
+
+    def open_account(self, customer_id: str, name: str, email: str, credit_limit: int, e_money: int) -> None:
+        if not self.find(Account.create_id(customer_id), Account):
+            self.save(Account(customer_id, name, email, credit_limit, e_money))
+
+    def account(self, customer_id: str) -> Account:
+        account = self.find(Account.create_id(customer_id), Account)
+        if account is None:
+            raise CustomerNotFoundError(customer_id)
+        return account
+
+    def payment(self, order_id: str) -> Payment | None:
+        return self.find(Payment.create_id(order_id), Payment)
+
+    @retry_on_conflict
+    def charge(self, order_id: str, customer_id: str, method: str, amount: int, saga_mode: str) -> Payment:
+        existing = self.payment(order_id)
+        if existing:
+            return existing
+        raise_injected_fault(self.faults, self.fault_key)
+        account = self.find(Account.create_id(customer_id), Account)
+        if account is None:
+            return self.decline(order_id, customer_id, method, amount, saga_mode, f"customer {customer_id} not found")
+        try:
+            account.ensure_funds(method, amount)
+        except InsufficientFundsError as error:
+            return self.decline(order_id, customer_id, method, amount, saga_mode, str(error))
+        transaction_id = self.gateway.charge(order_id, method, amount)
+        payment = Payment.charge(account, order_id, saga_mode, method, amount, transaction_id)
+        self.save(account, payment)
+        return payment
+
+    @retry_on_conflict
+    def decline(
+        self, order_id: str, customer_id: str, method: str, amount: int, saga_mode: str, reason: str
+    ) -> Payment:
+        payment = self.payment(order_id) or Payment.decline(order_id, saga_mode, customer_id, method, amount, reason)
+        self.save(payment)
+        return payment
+
+    @retry_on_conflict
+    def refund(self, order_id: str, saga_mode: str, reason: str) -> None:
+        """Gives the money back if it was taken; otherwise makes sure it never will be."""
+        payment = self.payment(order_id)
+        if payment is None:
+            self.save(Payment.void(order_id, saga_mode, reason))
+        elif payment.status == COMPLETED and payment.customer_id:
+            account = self.account(payment.customer_id)
+            payment.refund(account, self.gateway.refund(order_id, payment.amount), reason)
+            self.save(account, payment)

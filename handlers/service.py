@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Recording
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+A = TypeVar("A", bound=Aggregate)
+F = TypeVar("F", bound=Callable[..., Any])
+
+SavedListener = Callable[[str, list[Recording[UUID]]], None]
+
+retry_on_conflict: Callable[[F], F] = retry(
+    retry=retry_if_exception_type(IntegrityError),
+    stop=stop_after_attempt(20),
+    wait=wait_random_exponential(multiplier=0.002, max=0.1),
+    reraise=True,
+)
+"""Re-runs a load-decide-save command when another writer saved the same aggregate first."""
+
+
+class Service(Application[UUID]):
+    """An event-sourced service whose log doubles as its outbox."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.saved_listeners: list[SavedListener] = []
+
+    def find(self, aggregate_id: Any, kind: type[A]) -> A | None:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(aggregate, kind)
+        return aggregate
+
+    def last_position(self, recordings: list[Recording[UUID]]) -> int:
+        return max((r.notification.id for r in recordings), default=0)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        for listener in self.saved_listeners:
+            listener(self.name, recordings)

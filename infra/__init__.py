@@ -1,0 +1,1 @@
+"""Adapters and wiring: settings, the composition root, event stores, transports, workers."""

@@ -1,0 +1,160 @@
+"""The composition root: builds one process's services, stores and workers from ``Settings``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, Engine
+
+from domain.saga import Timing
+from handlers.consumers import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, handler_for
+from handlers.inventory import InventoryService
+from handlers.orchestrator import OrchestratorService
+from handlers.orders import OrdersService
+from handlers.payments import PaymentsService
+from handlers.ports import Carrier, Notifier, PaymentGateway
+from handlers.retry import RetryPolicy
+from handlers.services import Services
+from handlers.shipping import ShippingService
+from infra.eventstore import service_env
+from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
+from infra.readstore import Positions, create_read_engine
+from infra.seed import seed
+from infra.settings import DEV_ADMIN_TOKEN, Settings
+from infra.workers import Consumer, Doorbell, LogReader, Projector, SagaTimer, Worker
+from projections.catalog import PROJECTIONS
+
+log = logging.getLogger(__name__)
+PROJECTOR = "projections"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Everything one process runs, started and stopped together (by the API's lifespan or a CLI command)."""
+
+    settings: Settings
+    services: Services
+    faults: InMemoryFaults
+    engine: Engine
+    positions: Positions
+    workers: list[Worker]
+    doorbell: Doorbell
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        self.doorbell.bind(asyncio.get_running_loop())
+        self._stopping.clear()
+        self._tasks = [asyncio.create_task(worker.run(self._stopping), name=worker.name) for worker in self.workers]
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self.doorbell.ring()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for app in self.services.by_name().values():
+            app.close()
+        self.engine.dispose()
+
+    def read(self) -> Connection:
+        return self.engine.connect()
+
+    async def caught_up(self, source: str, position: int, timeout: float = 5.0) -> bool:
+        """Waits until the read models include ``source``'s event at ``position`` (read-your-writes)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (await asyncio.to_thread(self.positions.of, PROJECTOR)).get(source, 0) < position:
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(self.settings.poll_interval_seconds / 5)
+        return True
+
+
+def build_services(
+    settings: Settings,
+    faults: InMemoryFaults,
+    clock: Callable[[], datetime] = utc_now,
+    gateway: PaymentGateway | None = None,
+    carrier: Carrier | None = None,
+    notifier: Notifier | None = None,
+) -> Services:
+    timing = Timing(
+        step_timeout=timedelta(seconds=settings.step_timeout_seconds),
+        retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
+    )
+    return Services(
+        orders=OrdersService(env=service_env(settings, "orders")),
+        inventory=InventoryService(faults, env=service_env(settings, "inventory")),
+        payments=PaymentsService(faults, gateway or MockPaymentGateway(), env=service_env(settings, "payments")),
+        shipping=ShippingService(faults, carrier or MockCarrier(), env=service_env(settings, "shipping")),
+        orchestrator=OrchestratorService(clock, timing, env=service_env(settings, "orchestrator")),
+        notifier=notifier or LoggingNotifier(),
+        retry=RetryPolicy(settings.retry_attempts, settings.retry_backoff_seconds),
+    )
+
+
+def bootstrap(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Runtime:
+    if settings.admin_token == DEV_ADMIN_TOKEN:
+        log.warning("CLOUDMART_ADMIN_TOKEN is not set: admin routes accept the development token %r", DEV_ADMIN_TOKEN)
+    faults = InMemoryFaults()
+    services = build_services(settings, faults, clock)
+    engine = create_read_engine(settings)
+    positions = Positions(engine)
+    doorbell = Doorbell()
+    for app in services.by_name().values():
+        app.saved_listeners.append(doorbell.ring)
+    if settings.seed_data:
+        seed(services)
+    return Runtime(
+        settings,
+        services,
+        faults,
+        engine,
+        positions,
+        _workers(settings, services, engine, positions, doorbell, clock),
+        doorbell,
+    )
+
+
+def _workers(
+    settings: Settings,
+    services: Services,
+    engine: Engine,
+    positions: Positions,
+    doorbell: Doorbell,
+    clock: Callable[[], datetime],
+) -> list[Worker]:
+    apps = services.by_name()
+    interval = settings.poll_interval_seconds
+    sources = {
+        **{group: [app for name, app in apps.items() if name != group] for group in SERVICE_GROUPS},
+        ORCHESTRATOR: [apps[name] for name in SERVICE_GROUPS],
+        NOTIFIER: [apps["orders"]],
+    }
+    workers = [
+        Worker(
+            group,
+            Consumer(LogReader(group, sources[group], positions), _bind(handler_for(group), services)).step,
+            doorbell,
+            interval,
+        )
+        for group in sources
+    ]
+    projector = Projector(LogReader(PROJECTOR, list(apps.values()), positions), engine, PROJECTIONS)
+    timer = SagaTimer(engine, services.orchestrator.tick, clock)
+    return [
+        *workers,
+        Worker(PROJECTOR, projector.step, doorbell, interval),
+        Worker(timer.name, timer.step, Doorbell(), settings.tick_interval_seconds),
+    ]
+
+
+def _bind(handler: Callable[[Services, object], None], services: Services) -> Callable[[object], None]:
+    return lambda message: handler(services, message)

@@ -1,0 +1,64 @@
+"""The one mapper between stored events and messages (envelopes)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+
+from handlers.messages import Envelope
+
+_METADATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+COMMAND_DISPATCHED = "CommandDispatched"
+
+
+def to_record(source: Application[UUID], notification: Notification) -> Envelope:
+    """A stored event as a record: what happened, where and when, with its plain payload."""
+    event = source.mapper.to_domain_event(notification)
+    payload = {key: value for key, value in vars(event).items() if key not in _METADATA}
+    return Envelope(
+        message_id=f"{source.name}:{notification.id}",
+        type=type(event).__name__,
+        source=source.name,
+        position=notification.id,
+        correlation_id=str(payload.get("order_id", "")),
+        occurred_at=event.timestamp,
+        payload=payload,
+        aggregate_id=str(notification.originator_id),
+        version=notification.originator_version,
+    )
+
+
+def to_message(record: Envelope) -> Envelope:
+    """What consumers receive: events as they are, and each dispatched command as the command itself."""
+    if record.type != COMMAND_DISPATCHED:
+        return record
+    dispatched = record.payload
+    return Envelope(
+        message_id=dispatched["message_id"],
+        type=dispatched["command"],
+        source=record.source,
+        position=record.position,
+        correlation_id=record.correlation_id,
+        occurred_at=record.occurred_at,
+        payload=dict(dispatched["payload"]),
+        aggregate_id=record.aggregate_id,
+        version=record.version,
+        causation_id=record.message_id,
+        target=dispatched["service"],
+    )
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def camel_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {camel(key): camel_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(item) for item in value]
+    return value

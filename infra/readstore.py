@@ -1,0 +1,54 @@
+"""The read-model database and the positions that consumers keep in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.pool import StaticPool
+
+from infra.eventstore import IN_MEMORY
+from infra.settings import Settings
+from projections.tables import metadata, positions
+
+
+def create_read_engine(settings: Settings) -> Engine:
+    if settings.database_url == IN_MEMORY:
+        engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    elif settings.sqlite_path is not None:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(f"sqlite:///{settings.sqlite_path}", connect_args={"timeout": 30})
+        event.listen(engine, "connect", _tune_sqlite)
+    else:
+        engine = create_engine(settings.database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    metadata.create_all(engine)
+    return engine
+
+
+def _tune_sqlite(connection: Any, _: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Positions:
+    """How far each consumer has read each service's log."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def of(self, consumer: str) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            statement = select(positions.c.source, positions.c.position).where(positions.c.consumer == consumer)
+            return {source: position for source, position in connection.execute(statement)}
+
+    def save(self, connection: Connection, consumer: str, reached: dict[str, int]) -> None:
+        for source, position in reached.items():
+            key = (positions.c.consumer == consumer, positions.c.source == source)
+            if connection.execute(positions.update().where(*key).values(position=position)).rowcount == 0:
+                connection.execute(positions.insert().values(consumer=consumer, source=source, position=position))
+
+    def advance(self, consumer: str, reached: dict[str, int]) -> None:
+        with self.engine.begin() as connection:
+            self.save(connection, consumer, reached)

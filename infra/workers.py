@@ -1,0 +1,169 @@
+"""The loops that move messages: consumers reading the services' logs, the projector, the saga timer.
+
+In the embedded topology the logs are the transport: each consumer group reads the other
+services' logs from positions it keeps, so a restart resumes exactly where it stopped.
+Delivery is at-least-once (positions advance after a batch); every handler is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from tenacity import Retrying, stop_after_attempt, wait_exponential
+
+from handlers.messages import Envelope, iso
+from handlers.service import Service
+from infra.messaging import to_message, to_record
+from infra.readstore import Positions
+from projections import queries
+from projections.projection import Projection
+
+log = logging.getLogger(__name__)
+
+
+class Doorbell:
+    """Wakes the sleeping loops as soon as any service saves, from whichever thread saved."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._events: list[asyncio.Event] = []
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def listen(self) -> asyncio.Event:
+        self._events.append(asyncio.Event())
+        return self._events[-1]
+
+    def ring(self, *_: object) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake_all)
+
+    def _wake_all(self) -> None:
+        for bell in self._events:
+            bell.set()
+
+
+class LogReader:
+    """Reads the next batch of several services' logs, merged by time, each log kept in its own order."""
+
+    def __init__(self, consumer: str, sources: Sequence[Service], positions: Positions, batch_size: int = 200):
+        self.consumer = consumer
+        self.sources = sources
+        self.positions = positions
+        self.batch_size = batch_size
+
+    def read(self) -> tuple[list[Envelope], dict[str, int]]:
+        reached = self.positions.of(self.consumer)
+        per_source = []
+        for source in self.sources:
+            start = reached.get(source.name, 0) + 1
+            notifications = source.recorder.select_notifications(start=start, limit=self.batch_size)
+            per_source.append([to_record(source, n) for n in notifications])
+        records = list(heapq.merge(*per_source, key=lambda record: record.occurred_at))
+        for record in records:
+            reached[record.source] = record.position
+        return records, reached
+
+
+@dataclass
+class Consumer:
+    """A consumer group: hands each message to its handler, then records how far it got."""
+
+    reader: LogReader
+    handle: Callable[[Envelope], None]
+    attempts: int = 3
+
+    @property
+    def name(self) -> str:
+        return self.reader.consumer
+
+    def step(self) -> int:
+        records, reached = self.reader.read()
+        for record in records:
+            self._deliver(to_message(record))
+        if records:
+            self.reader.positions.advance(self.name, reached)
+        return len(records)
+
+    def _deliver(self, message: Envelope) -> None:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts), wait=wait_exponential(multiplier=0.05), reraise=True
+        )
+        try:
+            retrying(self.handle, message)
+        except Exception:  # a poison message must not stop the group: log it loudly and move on
+            log.exception(
+                "%s gave up on %s %s (order %s)", self.name, message.type, message.message_id, message.order_id
+            )
+
+
+@dataclass
+class Projector:
+    """Applies every projection to a batch of events and records the positions in the same transaction."""
+
+    reader: LogReader
+    engine: Engine
+    projections: Sequence[Projection]
+
+    @property
+    def name(self) -> str:
+        return self.reader.consumer
+
+    def step(self) -> int:
+        records, reached = self.reader.read()
+        if records:
+            with self.engine.begin() as connection:
+                for record in records:
+                    for projection in self.projections:
+                        projection.apply(connection, record)
+                self.reader.positions.save(connection, self.name, reached)
+        return len(records)
+
+
+@dataclass
+class SagaTimer:
+    """Gives due orchestration sagas a tick: a step timed out, or a retry's backoff is over."""
+
+    engine: Engine
+    tick: Callable[[str], None]
+    clock: Callable[[], object]
+    name: str = "saga-timer"
+
+    def step(self) -> int:
+        with self.engine.connect() as connection:
+            due = queries.due_sagas(connection, iso(self.clock()))  # type: ignore[arg-type]
+        for order_id in due:
+            self.tick(order_id)
+        return 0
+
+
+class Worker:
+    """Runs one ``step`` function over and over, napping when there was nothing to do."""
+
+    def __init__(self, name: str, step: Callable[[], int], doorbell: Doorbell, interval: float) -> None:
+        self.name = name
+        self.step = step
+        self.bell = doorbell.listen()
+        self.interval = interval
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                done = await asyncio.to_thread(self.step)
+            except Exception:  # keep the worker alive through a passing database error; say so
+                log.exception("worker %s failed a step; trying again", self.name)
+                done = 0
+            if not done:
+                await self._nap()
+
+    async def _nap(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.bell.wait(), self.interval)
+        self.bell.clear()

@@ -1,0 +1,125 @@
+"""Questions the read models answer, as plain data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from domain.saga import FAILED
+from projections.tables import (
+    customers,
+    event_log,
+    inventory,
+    notifications,
+    orders,
+    payments,
+    saga_instances,
+    shipments,
+)
+
+Row = dict[str, Any]
+
+
+def _one(connection: Connection, statement: Any) -> Row | None:
+    row = connection.execute(statement).mappings().first()
+    return dict(row) if row else None
+
+
+def order(connection: Connection, order_id: str) -> Row | None:
+    row = _one(connection, orders.select().where(orders.c.id == order_id))
+    return row and {"order_id": row.pop("id"), **row}
+
+
+def orders_page(
+    connection: Connection, customer_id: str | None, status: str | None, limit: int, offset: int
+) -> tuple[list[Row], int]:
+    where = [
+        c
+        for c in (
+            orders.c.customer_id == customer_id if customer_id else None,
+            orders.c.status == status if status else None,
+        )
+        if c is not None
+    ]
+    total = connection.execute(select(func.count()).select_from(orders).where(*where)).scalar_one()
+    rows = connection.execute(
+        orders.select().where(*where).order_by(orders.c.created_at.desc(), orders.c.id).limit(limit).offset(offset)
+    ).mappings()
+    return [{"order_id": row["id"], **row} for row in rows], total
+
+
+def book(connection: Connection, book_id: str) -> Row | None:
+    return _one(connection, inventory.select().where(inventory.c.book_id == book_id))
+
+
+def books(connection: Connection) -> list[Row]:
+    return [dict(row) for row in connection.execute(inventory.select().order_by(inventory.c.book_id)).mappings()]
+
+
+def customer(connection: Connection, customer_id: str) -> Row | None:
+    return _one(connection, customers.select().where(customers.c.customer_id == customer_id))
+
+
+def customers_all(connection: Connection) -> list[Row]:
+    return [dict(row) for row in connection.execute(customers.select().order_by(customers.c.customer_id)).mappings()]
+
+
+def customer_notifications(connection: Connection, customer_id: str) -> list[Row]:
+    statement = notifications.select().where(notifications.c.customer_id == customer_id).order_by(notifications.c.at)
+    return [dict(row) for row in connection.execute(statement).mappings()]
+
+
+def payment(connection: Connection, order_id: str) -> Row | None:
+    return _one(connection, payments.select().where(payments.c.order_id == order_id))
+
+
+def shipment(connection: Connection, order_id: str) -> Row | None:
+    return _one(connection, shipments.select().where(shipments.c.order_id == order_id))
+
+
+def saga(connection: Connection, order_id: str) -> Row | None:
+    return _one(connection, saga_instances.select().where(saga_instances.c.order_id == order_id))
+
+
+def due_sagas(connection: Connection, now: str) -> list[str]:
+    """Orchestration sagas whose step in flight has timed out or whose retry is due."""
+    statement = select(saga_instances.c.order_id).where(
+        saga_instances.c.saga_type == "orchestration",
+        saga_instances.c.due_at.is_not(None),
+        saga_instances.c.due_at <= now,
+        saga_instances.c.status != FAILED,
+    )
+    return list(connection.execute(statement).scalars())
+
+
+def events(
+    connection: Connection,
+    after: int,
+    limit: int,
+    event_type: str | None = None,
+    aggregate_id: str | None = None,
+    order_id: str | None = None,
+) -> list[Row]:
+    where = [
+        c
+        for c in (
+            event_log.c.id > after,
+            event_log.c.event_type == event_type if event_type else None,
+            event_log.c.aggregate_id == aggregate_id if aggregate_id else None,
+            event_log.c.order_id == order_id if order_id else None,
+        )
+        if c is not None
+    ]
+    statement = event_log.select().where(*where).order_by(event_log.c.id).limit(limit)
+    return [dict(row) for row in connection.execute(statement).mappings()]
+
+
+def order_trail(connection: Connection, order_id: str) -> list[Row]:
+    """Every service's events about one order, oldest first (one clock orders cause before effect)."""
+    statement = (
+        event_log.select()
+        .where(event_log.c.order_id == order_id)
+        .order_by(event_log.c.timestamp, event_log.c.service, event_log.c.position)
+    )
+    return [dict(row) for row in connection.execute(statement).mappings()]

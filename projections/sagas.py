@@ -1,0 +1,175 @@
+"""``saga_instances``: the orchestrator's state machine as it moved, and the same view of a
+choreography derived from what the services did (there is no controller to ask)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from domain.common import SagaMode
+from domain.saga import COMPENSATIONS, FINISHING, STARTED, OrderSaga
+from handlers.messages import Envelope, iso
+from projections.projection import Projection, Projector
+from projections.tables import saga_instances
+
+COMPENSATING = "COMPENSATING"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+_STEP_KINDS = {**{s.name: "finishing" for s in FINISHING}, **{s.name: "compensation" for s in COMPENSATIONS}}
+
+_FAILURES = frozenset({"StockUnavailable", "PaymentFailed", "ShippingFailed", "OrderCancelled"})
+_STOCK_SETTLED = frozenset({"StockReleased", "ReservationVoided", "StockUnavailable"})
+_PAYMENT_SETTLED = frozenset({"PaymentRefunded", "PaymentVoided", "PaymentFailed"})
+CHOREOGRAPHY_EVENTS = (
+    _FAILURES
+    | _STOCK_SETTLED
+    | _PAYMENT_SETTLED
+    | frozenset(
+        {
+            "OrderCreated",
+            "OrderCompleted",
+            "StockReserved",
+            "StockSold",
+            "PaymentCompleted",
+            "ShipmentPrerequisiteMet",
+            "ShippingArranged",
+            "ShipmentAborted",
+            "ShipmentCancelled",
+        }
+    )
+)
+
+
+def _load(connection: Connection, order_id: str) -> dict[str, Any] | None:
+    row = connection.execute(saga_instances.select().where(saga_instances.c.order_id == order_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def _save(connection: Connection, saga: dict[str, Any], record: Envelope) -> None:
+    saga["updated_at"] = iso(record.occurred_at)
+    table = saga_instances
+    if connection.execute(table.update().where(table.c.id == saga["id"]).values(**saga)).rowcount == 0:
+        connection.execute(table.insert().values(**saga))
+
+
+def _new(record: Envelope, saga_type: str, order: dict[str, Any]) -> dict[str, Any]:
+    at = iso(record.occurred_at)
+    return {
+        "id": str(OrderSaga.create_id(record.order_id)),
+        "order_id": record.order_id,
+        "saga_type": saga_type,
+        "status": STARTED,
+        "current_step": None,
+        "payload": order,
+        "history": [{"state": STARTED, "at": at}],
+        "steps": [],
+        "facts": [],
+        "reason": None,
+        "due_at": None,
+        "created_at": at,
+    }
+
+
+def _step(saga: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(step for step in reversed(saga["steps"]) if step["step"] == name)
+
+
+def _orchestrated(change: Any) -> Projector:
+    """Loads the orchestration saga, lets ``change`` edit it, and saves it."""
+
+    def project(connection: Connection, record: Envelope) -> None:
+        saga = _load(connection, record.order_id)
+        if saga is None:
+            return
+        saga["history"], saga["steps"] = list(saga["history"]), [dict(s) for s in saga["steps"]]
+        change(saga, record.payload, iso(record.occurred_at))
+        _save(connection, saga, record)
+
+    return project
+
+
+def saga_started(connection: Connection, record: Envelope) -> None:
+    if _load(connection, record.order_id) is None:
+        _save(connection, _new(record, SagaMode.ORCHESTRATION.value, record.payload["order"]), record)
+
+
+def _state_changed(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
+    saga["status"] = p["state"]
+    saga["history"].append({"state": p["state"], "at": at, **({"reason": p["reason"]} if p["reason"] else {})})
+    saga["current_step"] = p["next_steps"][0] if p["next_steps"] else None
+    saga["reason"] = p["reason"] or saga["reason"]
+    saga["due_at"] = None
+
+
+def _dispatched(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
+    if p["attempt"] == 1:
+        saga["steps"].append(
+            {
+                "step": p["step"],
+                "kind": _STEP_KINDS.get(p["step"], "forward"),
+                "command": p["command"],
+                "service": p["service"],
+                "status": "IN_PROGRESS",
+                "attempts": 1,
+                "startedAt": at,
+            }
+        )
+    else:
+        _step(saga, p["step"]).update(status="IN_PROGRESS", attempts=p["attempt"])
+    saga["current_step"] = p["step"]
+    saga["due_at"] = iso(p["deadline"])
+
+
+def _settled(status: str) -> Any:
+    def change(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
+        _step(saga, p["step"]).update(status=status, endedAt=at, **({"reason": p["reason"]} if "reason" in p else {}))
+        saga["due_at"] = None
+
+    return change
+
+
+def _timed_out(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
+    _step(saga, p["step"]).update(status="TIMED_OUT")
+    saga["due_at"] = iso(p["retry_at"])
+
+
+def choreography_event(connection: Connection, record: Envelope) -> None:
+    if record.saga_mode != SagaMode.CHOREOGRAPHY.value:
+        return
+    saga = _load(connection, record.order_id) or _new(record, SagaMode.CHOREOGRAPHY.value, {})
+    if record.type == "OrderCreated":
+        saga["payload"] = {k: v for k, v in record.payload.items() if k != "saga_mode"}
+    facts = set(saga["facts"]) | {record.type}
+    status = _choreography_status(facts)
+    saga["steps"] = [*saga["steps"], {"service": record.source, "event": record.type, "at": iso(record.occurred_at)}]
+    saga["facts"], saga["current_step"] = sorted(facts), record.type
+    if record.payload.get("reason") and not saga["reason"] and record.type in _FAILURES:
+        saga["reason"] = f"{record.type}: {record.payload['reason']}"
+    if status != saga["status"]:
+        saga["status"] = status
+        saga["history"] = [*saga["history"], {"state": status, "at": iso(record.occurred_at)}]
+    _save(connection, saga, record)
+
+
+def _choreography_status(facts: set[str]) -> str:
+    if "OrderCompleted" in facts and "StockSold" in facts:
+        return COMPLETED
+    if "OrderCancelled" in facts and facts & _STOCK_SETTLED and facts & _PAYMENT_SETTLED:
+        return FAILED
+    return COMPENSATING if facts & _FAILURES else STARTED
+
+
+projection = Projection(
+    "sagas",
+    (saga_instances,),
+    {
+        **{event_type: choreography_event for event_type in CHOREOGRAPHY_EVENTS},
+        "SagaStarted": saga_started,
+        "SagaStateChanged": _orchestrated(_state_changed),
+        "CommandDispatched": _orchestrated(_dispatched),
+        "StepSucceeded": _orchestrated(_settled("SUCCEEDED")),
+        "StepFailed": _orchestrated(_settled("FAILED")),
+        "StepTimedOut": _orchestrated(_timed_out),
+    },
+)
