@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
+from eventsourcing.domain import Aggregate
+
 from domain.inventory import RESERVED, Book, BookNotFoundError, Reservation
 from handlers.ports import FaultInjector, raise_injected_fault
 from handlers.service import Service, retry_on_conflict
@@ -8,7 +12,7 @@ from handlers.service import Service, retry_on_conflict
 class InventoryService(Service):
     name = "inventory"
     fault_key = "inventory"
-    snapshotting_intervals = {Book: 50}
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {Book: 50}
 
     def __init__(self, faults: FaultInjector, env: dict[str, str] | None = None) -> None:
         super().__init__(env)

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
+from eventsourcing.domain import Aggregate
+
 from domain.payments import COMPLETED, Account, CustomerNotFoundError, InsufficientFundsError, Payment
 from handlers.ports import FaultInjector, PaymentGateway, raise_injected_fault
 from handlers.service import Service, retry_on_conflict
@@ -8,7 +12,7 @@ from handlers.service import Service, retry_on_conflict
 class PaymentsService(Service):
     name = "payments"
     fault_key = "payment"
-    snapshotting_intervals = {Account: 50}
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {Account: 50}
 
     def __init__(self, faults: FaultInjector, gateway: PaymentGateway, env: dict[str, str] | None = None) -> None:
         super().__init__(env)

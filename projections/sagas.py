@@ -125,6 +125,8 @@ def _settled(status: str) -> Any:
     def change(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
         _step(saga, p["step"]).update(status=status, endedAt=at, **({"reason": p["reason"]} if "reason" in p else {}))
         saga["due_at"] = None
+        if saga["current_step"] == p["step"]:
+            saga["current_step"] = None
 
     return change
 

@@ -1,0 +1,54 @@
+"""Driving the API the way a user does, for the scenario tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.support import ADMIN, eventually
+
+PRICES = {"book-123": 3500, "book-456": 8000, "book-789": 2800}
+FINAL_SAGA_STATES = {"COMPLETED", "FAILED"}
+
+
+async def place(http: httpx.AsyncClient, mode: str, customer: str, book: str, quantity: int = 1) -> str:
+    body = {"customerId": customer, "bookId": book, "quantity": quantity, "price": PRICES[book], "sagaMode": mode}
+    response = await http.post("/orders", json=body)
+    assert response.status_code == 202, response.text
+    return str(response.json()["orderId"])
+
+
+async def get(http: httpx.AsyncClient, path: str) -> Any:
+    response = await http.get(path)
+    assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+async def settled_saga(http: httpx.AsyncClient, order_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    """The saga once it is over: final state, and no command of its own still in flight."""
+
+    async def finished() -> dict[str, Any] | None:
+        response = await http.get(f"/sagas/{order_id}")
+        saga = response.json() if response.status_code == 200 else None
+        if saga is None or saga["status"] not in FINAL_SAGA_STATES:
+            return None
+        in_flight = saga["sagaType"] == "orchestration" and saga["currentStep"] is not None
+        return None if in_flight else saga
+
+    return await eventually(finished, timeout)
+
+
+async def inject(http: httpx.AsyncClient, service: str, fault: str, times: int) -> None:
+    response = await http.post(
+        "/admin/faults", json={"service": service, "fault": fault, "times": times}, headers=ADMIN
+    )
+    assert response.status_code == 201, response.text
+
+
+def states(saga: dict[str, Any]) -> list[str]:
+    return [transition["state"] for transition in saga["history"]]
+
+
+def compensations(saga: dict[str, Any]) -> list[str]:
+    return [step["step"] for step in saga["steps"] if step.get("kind") == "compensation"]
