@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from domain.common import ConflictError, DomainError, InvalidRequestError, NotFoundError
@@ -16,6 +21,22 @@ _STATUS = (
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+
+
+async def _invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's own answer, except that it cannot render the NaN or Infinity it was sent."""
+    return JSONResponse({"detail": _finite(jsonable_encoder(error.errors()))}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 async def _domain_error(_: Request, error: DomainError) -> JSONResponse:

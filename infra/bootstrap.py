@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
+import anyio
 from sqlalchemy import Connection, Engine
 
 from domain.saga import Timing
@@ -30,6 +33,7 @@ from projections.catalog import PROJECTIONS
 
 log = logging.getLogger(__name__)
 PROJECTOR = "projections"
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -49,16 +53,22 @@ class Runtime:
     doorbell: Doorbell
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _threads: ThreadPoolExecutor = field(default_factory=ThreadPoolExecutor)
 
     async def start(self) -> None:
+        """Starts every worker on a thread of its own, so that none waits behind requests or each other."""
         self.doorbell.bind(asyncio.get_running_loop())
         self._stopping.clear()
-        self._tasks = [asyncio.create_task(worker.run(self._stopping), name=worker.name) for worker in self.workers]
+        self._threads = ThreadPoolExecutor(max_workers=len(self.workers), thread_name_prefix="cloudmart")
+        self._tasks = [
+            asyncio.create_task(worker.run(self._stopping, self._threads), name=worker.name) for worker in self.workers
+        ]
 
     async def stop(self) -> None:
         self._stopping.set()
         self.doorbell.ring()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._threads.shutdown(wait=True)
         for app in self.services.by_name().values():
             app.close()
         self.engine.dispose()
@@ -66,11 +76,20 @@ class Runtime:
     def read(self) -> Connection:
         return self.engine.connect()
 
+    async def query(self, question: Callable[..., T], *args: object) -> T:
+        """Asks the read models ``question`` on a worker thread, holding a connection only meanwhile."""
+
+        def ask() -> T:
+            with self.engine.connect() as connection:
+                return question(connection, *args)
+
+        return await anyio.to_thread.run_sync(ask)
+
     async def caught_up(self, source: str, position: int, timeout: float = 5.0) -> bool:
         """Waits until the read models include ``source``'s event at ``position`` (read-your-writes)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while (await asyncio.to_thread(self.positions.of, PROJECTOR)).get(source, 0) < position:
+        while (await anyio.to_thread.run_sync(self.positions.of, PROJECTOR)).get(source, 0) < position:
             if loop.time() > deadline:
                 return False
             await asyncio.sleep(self.settings.poll_interval_seconds / 5)

@@ -5,19 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
-from sqlalchemy.pool import StaticPool
 
-from infra.eventstore import IN_MEMORY
+from infra.eventstore import IN_MEMORY, UnsupportedDatabaseError
 from infra.settings import Settings
 from projections.tables import metadata, positions
 
 
 def create_read_engine(settings: Settings) -> Engine:
     if settings.database_url == IN_MEMORY:
-        engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
-    elif settings.sqlite_path is not None:
+        raise UnsupportedDatabaseError(
+            f"{IN_MEMORY} keeps only event stores in memory (for unit tests); read models need sqlite:///path/file.db"
+        )
+    if settings.sqlite_path is not None:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(f"sqlite:///{settings.sqlite_path}", connect_args={"timeout": 30})
+        engine = create_engine(
+            f"sqlite:///{settings.sqlite_path}", connect_args={"timeout": 30}, pool_size=10, max_overflow=40
+        )
         event.listen(engine, "connect", _tune_sqlite)
     else:
         engine = create_engine(settings.database_url.replace("postgresql://", "postgresql+psycopg://", 1))

@@ -12,6 +12,7 @@ import contextlib
 import heapq
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -153,10 +154,11 @@ class Worker:
         self.bell = doorbell.listen()
         self.interval = interval
 
-    async def run(self, stopping: asyncio.Event) -> None:
+    async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
+        loop = asyncio.get_running_loop()
         while not stopping.is_set():
             try:
-                done = await asyncio.to_thread(self.step)
+                done = await loop.run_in_executor(thread, self.step)
             except Exception:  # keep the worker alive through a passing database error; say so
                 log.exception("worker %s failed a step; trying again", self.name)
                 done = 0

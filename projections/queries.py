@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from domain.saga import FAILED
+from domain.saga import COMPLETED, FAILED
 from projections.tables import (
     customers,
     event_log,
@@ -19,6 +19,7 @@ from projections.tables import (
 )
 
 Row = dict[str, Any]
+FINAL_STATES = (COMPLETED, FAILED)
 
 
 def _one(connection: Connection, statement: Any) -> Row | None:
@@ -80,6 +81,11 @@ def shipment(connection: Connection, order_id: str) -> Row | None:
 
 def saga(connection: Connection, order_id: str) -> Row | None:
     return _one(connection, saga_instances.select().where(saga_instances.c.order_id == order_id))
+
+
+def saga_is_over(saga: Row) -> bool:
+    """Final, and with no command of its own still in flight (an orchestration finishes its last steps)."""
+    return saga["status"] in FINAL_STATES and not (saga["saga_type"] == "orchestration" and saga["current_step"])
 
 
 def due_sagas(connection: Connection, now: str) -> list[str]:

@@ -32,14 +32,13 @@ def _wait_seconds(prefer: str | None) -> float:
 
 
 async def _settled_order(runtime: Runtime, order_id: str, wait: float) -> dict[str, object] | None:
-    """The order once it is final, if that happens within ``wait`` seconds."""
+    """The order once its saga is over, if that happens within ``wait`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while True:
-        with runtime.read() as connection:
-            row = await run_in_threadpool(queries.order, connection, order_id)
-        if row is not None and row["status"] != "PENDING":
-            return row
+        saga = await runtime.query(queries.saga, order_id)
+        if saga is not None and queries.saga_is_over(saga):
+            return await runtime.query(queries.order, order_id)
         if loop.time() >= deadline:
             return None
         await asyncio.sleep(runtime.settings.poll_interval_seconds)
@@ -71,11 +70,12 @@ async def post_order(
         idempotency_key=idempotency_key,
     )
     accepted = await run_in_threadpool(place_order, runtime.services, request)
-    http_request.app.state.orders_placed.labels(accepted.saga_mode).inc()
     if accepted.source:
+        http_request.app.state.orders_placed.labels(accepted.saga_mode).inc()
         await runtime.caught_up(accepted.source, accepted.position)
     response.headers["Location"] = f"/orders/{accepted.order_id}"
-    settled = await _settled_order(runtime, accepted.order_id, _wait_seconds(prefer))
+    wait = _wait_seconds(prefer)
+    settled = await _settled_order(runtime, accepted.order_id, wait) if wait else None
     if settled is not None:
         return JSONResponse(Order.model_validate(settled).model_dump(by_alias=True), headers=dict(response.headers))
     return OrderAccepted(order_id=accepted.order_id, status="PENDING", saga_mode=accepted.saga_mode)
