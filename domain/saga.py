@@ -125,7 +125,7 @@ REPLY_TYPES = frozenset().union(*(step.done_by | step.failed_by for step in STEP
 
 class SagaFinishedError(ConflictError):
     def __init__(self, order_id: str, state: str) -> None:
-        super().__init__(f"the saga of order {order_id} is already {state}: too late to cancel")
+        super().__init__(f"order {order_id} can no longer be cancelled: its saga is {state}")
 
 
 @dataclass(frozen=True)

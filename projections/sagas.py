@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from domain.common import SagaMode
-from domain.saga import COMPENSATIONS, FINISHING, STARTED, OrderSaga
+from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FINISHING, STARTED, OrderSaga
 from handlers.messages import Envelope, iso
 from projections.projection import Projection, Projector
 from projections.tables import saga_instances
@@ -95,6 +95,10 @@ def saga_started(connection: Connection, record: Envelope) -> None:
 
 
 def _state_changed(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
+    if p["state"] == COMPENSATION_STARTED:
+        for step in saga["steps"]:
+            if step["status"] in ("IN_PROGRESS", "TIMED_OUT"):
+                step.update(status="ABANDONED", endedAt=at)
     saga["status"] = p["state"]
     saga["history"].append({"state": p["state"], "at": at, **({"reason": p["reason"]} if p["reason"] else {})})
     saga["current_step"] = p["next_steps"][0] if p["next_steps"] else None

@@ -1,0 +1,141 @@
+"""Time-based behaviour (frozen clock) and customer cancellation, in both saga styles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from eventsourcing.persistence import DatetimeAsISO
+from fastapi import FastAPI
+from freezegun import freeze_time
+from freezegun.api import FakeDatetime, FrozenDateTimeFactory
+
+from tests.integration.scenario import compensations, get, inject, place, settled_saga, states
+from tests.support import eventually
+
+STEP_TIMEOUT = 2.0  # the settings fixture's
+
+
+class FrozenDatetimeAsISO(DatetimeAsISO):
+    type = FakeDatetime
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Iterator[FrozenDateTimeFactory]:
+    """Stops time for the whole process; the event stores learn to store the frozen datetimes."""
+    for service in app.state.runtime.services.by_name().values():
+        service.mapper.transcoder.register(FrozenDatetimeAsISO())
+    with freeze_time(datetime.now(UTC), real_asyncio=True) as frozen:
+        yield frozen
+
+
+async def step_of(http: httpx.AsyncClient, order_id: str, name: str, **expected: object) -> dict[str, Any]:
+    async def matches() -> dict[str, Any] | None:
+        saga = (await http.get(f"/sagas/{order_id}")).json()
+        step = next((s for s in reversed(saga.get("steps", [])) if s.get("step") == name), None)
+        return step if step and all(step.get(k) == v for k, v in expected.items()) else None
+
+    return await eventually(matches)
+
+
+async def test_a_payment_service_that_never_answers_is_tried_three_times_then_compensated(
+    client: httpx.AsyncClient, clock: FrozenDateTimeFactory
+) -> None:
+    await inject(client, "payment", "timeout", times=3)
+    order_id = await place(client, "orchestration", "customer-001", "book-123")
+
+    for attempt in (1, 2, 3):
+        await step_of(client, order_id, "process_payment", attempts=attempt, status="IN_PROGRESS")
+        clock.tick(STEP_TIMEOUT + 1)
+        if attempt < 3:
+            await step_of(client, order_id, "process_payment", attempts=attempt, status="TIMED_OUT")
+            clock.tick(1)  # past the retry's backoff
+    saga = await settled_saga(client, order_id)
+
+    assert states(saga) == ["STARTED", "ORDER_CREATED", "STOCK_RESERVED", "COMPENSATION_STARTED", "FAILED"]
+    payment_step = next(step for step in saga["steps"] if step["step"] == "process_payment")
+    assert (payment_step["attempts"], payment_step["status"]) == (3, "FAILED")
+    assert compensations(saga) == ["refund_payment", "release_stock", "cancel_order"]
+    order = await get(client, f"/orders/{order_id}")
+    assert order["status"] == "CANCELLED"
+    assert "did not answer ProcessPayment after 3 attempts" in order["cancelReason"]
+    assert (await get(client, f"/payments/{order_id}"))["status"] == "VOIDED"
+    assert (await get(client, "/customers/customer-001"))["creditAvailable"] == 100_000
+    book = await get(client, "/inventory/book-123")
+    assert (book["availableStock"], book["reservedStock"]) == (5, 0)
+
+
+async def test_a_step_that_answers_on_the_second_attempt_lets_the_order_complete(
+    client: httpx.AsyncClient, clock: FrozenDateTimeFactory
+) -> None:
+    await inject(client, "inventory", "timeout", times=1)
+    order_id = await place(client, "orchestration", "customer-001", "book-123")
+
+    await step_of(client, order_id, "reserve_stock", attempts=1, status="IN_PROGRESS")
+    clock.tick(STEP_TIMEOUT + 1)
+    await step_of(client, order_id, "reserve_stock", attempts=1, status="TIMED_OUT")
+    clock.tick(1)
+    saga = await settled_saga(client, order_id)
+
+    assert saga["status"] == "COMPLETED"
+    assert next(step for step in saga["steps"] if step["step"] == "reserve_stock")["attempts"] == 2
+    assert (await get(client, f"/orders/{order_id}"))["status"] == "COMPLETED"
+    assert (await get(client, "/inventory/book-123"))["soldStock"] == 1
+
+
+async def test_nothing_times_out_while_the_clock_stands_still(
+    client: httpx.AsyncClient, clock: FrozenDateTimeFactory
+) -> None:
+    await inject(client, "shipping", "timeout", times=1)
+    order_id = await place(client, "orchestration", "customer-001", "book-123")
+
+    step = await step_of(client, order_id, "arrange_shipping", attempts=1, status="IN_PROGRESS")
+    clock.tick(STEP_TIMEOUT - 0.5)
+    still = await step_of(client, order_id, "arrange_shipping", attempts=1)
+
+    assert step["status"] == still["status"] == "IN_PROGRESS"
+    assert (await get(client, f"/sagas/{order_id}"))["status"] == "PAYMENT_COMPLETED"
+
+
+async def test_a_customer_cancellation_mid_saga_compensates_the_step_in_flight_too(
+    client: httpx.AsyncClient, clock: FrozenDateTimeFactory
+) -> None:
+    await inject(client, "payment", "timeout", times=1)
+    order_id = await place(client, "orchestration", "customer-001", "book-123")
+    await step_of(client, order_id, "process_payment", attempts=1, status="IN_PROGRESS")
+
+    response = await client.post(f"/orders/{order_id}/cancel")
+    saga = await settled_saga(client, order_id)
+
+    assert response.status_code == 202, response.text
+    assert states(saga) == ["STARTED", "ORDER_CREATED", "STOCK_RESERVED", "COMPENSATION_STARTED", "FAILED"]
+    assert compensations(saga) == ["refund_payment", "release_stock", "cancel_order"]
+    assert next(step for step in saga["steps"] if step["step"] == "process_payment")["status"] == "ABANDONED"
+    order = await get(client, f"/orders/{order_id}")
+    assert (order["status"], order["cancelReason"]) == ("CANCELLED", "cancelled by customer")
+    assert (await get(client, "/inventory/book-123"))["reservedStock"] == 0
+    assert (await client.post(f"/orders/{order_id}/cancel")).status_code == 409
+
+
+async def test_a_choreography_cancellation_either_wins_and_gives_everything_back_or_comes_too_late(
+    client: httpx.AsyncClient,
+) -> None:
+    order_id = await place(client, "choreography", "customer-001", "book-123")
+
+    response = await client.post(f"/orders/{order_id}/cancel")
+    saga = await settled_saga(client, order_id)
+
+    order = await get(client, f"/orders/{order_id}")
+    if response.status_code == 202:
+        assert (order["status"], saga["status"]) == ("CANCELLED", "FAILED")
+        assert (await get(client, "/customers/customer-001"))["creditAvailable"] == 100_000
+        book = await get(client, "/inventory/book-123")
+        assert (book["availableStock"], book["reservedStock"], book["soldStock"]) == (5, 0, 0)
+        shipment = (await client.get(f"/shipments/{order_id}")).json()
+        assert shipment.get("status") != "ARRANGED"
+    else:
+        assert response.status_code == 409
+        assert (order["status"], saga["status"]) == ("COMPLETED", "COMPLETED")
