@@ -7,6 +7,8 @@ import logging
 import typer
 import uvicorn
 
+from api.app import create_app
+
 app = typer.Typer(
     help="CloudMart Sagas: an online bookstore's order flow as a saga, in two styles.", no_args_is_help=True
 )
@@ -25,6 +27,4 @@ def serve(
     port: int = typer.Option(8000, help="port to listen on"),
 ) -> None:
     """Runs the HTTP API together with every service in one process (settings from CLOUDMART_*)."""
-    from api.app import create_app
-
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
