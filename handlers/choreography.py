@@ -12,6 +12,7 @@ from collections.abc import Callable
 from domain.common import SagaMode
 from domain.orders import OrderAlreadyFinalError
 from domain.shipping import ORDER, PAYMENT, STOCK, Shipment
+from handlers import steps
 from handlers.messages import Envelope
 from handlers.services import Services
 
@@ -27,23 +28,13 @@ def reason_of(message: Envelope) -> str:
 
 
 def when_order_created_reserve_stock(services: Services, message: Envelope) -> None:
-    order_id, book_id, quantity = message.order_id, message.payload["book_id"], message.payload["quantity"]
-    services.retry.attempt(
-        lambda: services.inventory.reserve(order_id, book_id, quantity, MODE),
-        lambda reason: services.inventory.refuse(order_id, book_id, quantity, MODE, reason),
-        MODE,
-    )
+    p = message.payload
+    steps.reserve_stock(services, p["order_id"], p["book_id"], p["quantity"], MODE)
 
 
 def when_order_created_charge_payment(services: Services, message: Envelope) -> None:
     p = message.payload
-    services.retry.attempt(
-        lambda: services.payments.charge(p["order_id"], p["customer_id"], p["payment_method"], p["total_amount"], MODE),
-        lambda reason: services.payments.decline(
-            p["order_id"], p["customer_id"], p["payment_method"], p["total_amount"], MODE, reason
-        ),
-        MODE,
-    )
+    steps.charge_payment(services, p["order_id"], p["customer_id"], p["payment_method"], p["total_amount"], MODE)
 
 
 def when_order_created_note_address(services: Services, message: Envelope) -> None:
@@ -61,12 +52,7 @@ def when_payment_completed_note_payment(services: Services, message: Envelope) -
 
 def _ship_when_ready(services: Services, shipment: Shipment) -> None:
     if shipment.ready_to_ship and shipment.address is not None:
-        order_id, address = shipment.order_id, shipment.address
-        services.retry.attempt(
-            lambda: services.shipping.arrange(order_id, address, MODE),
-            lambda reason: services.shipping.fail(order_id, MODE, reason),
-            MODE,
-        )
+        steps.arrange_shipping(services, shipment.order_id, shipment.address, MODE)
 
 
 def when_failed_refund_payment(services: Services, message: Envelope) -> None:

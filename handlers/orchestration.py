@@ -9,6 +9,7 @@ from typing import Any
 from domain import commands
 from domain.common import SagaMode
 from domain.saga import REPLY_TYPES
+from handlers import steps
 from handlers.messages import Envelope
 from handlers.services import Services
 
@@ -21,30 +22,16 @@ def create_order(services: Services, command: commands.CreateOrder) -> None:
 
 
 def reserve_stock(services: Services, command: commands.ReserveStock) -> None:
-    c = command
-    services.retry.attempt(
-        lambda: services.inventory.reserve(c.order_id, c.book_id, c.quantity, MODE),
-        lambda reason: services.inventory.refuse(c.order_id, c.book_id, c.quantity, MODE, reason),
-        MODE,
-    )
+    steps.reserve_stock(services, command.order_id, command.book_id, command.quantity, MODE)
 
 
 def process_payment(services: Services, command: commands.ProcessPayment) -> None:
     c = command
-    services.retry.attempt(
-        lambda: services.payments.charge(c.order_id, c.customer_id, c.payment_method, c.amount, MODE),
-        lambda reason: services.payments.decline(c.order_id, c.customer_id, c.payment_method, c.amount, MODE, reason),
-        MODE,
-    )
+    steps.charge_payment(services, c.order_id, c.customer_id, c.payment_method, c.amount, MODE)
 
 
 def arrange_shipping(services: Services, command: commands.ArrangeShipping) -> None:
-    c = command
-    services.retry.attempt(
-        lambda: services.shipping.arrange(c.order_id, c.shipping_address, MODE),
-        lambda reason: services.shipping.fail(c.order_id, MODE, reason),
-        MODE,
-    )
+    steps.arrange_shipping(services, command.order_id, command.shipping_address, MODE)
 
 
 def complete_order(services: Services, command: commands.CompleteOrder) -> None:
