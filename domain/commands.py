@@ -62,6 +62,12 @@ class ReleaseStock:
 
 
 @dataclass(frozen=True)
+class CancelShipment:
+    order_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CancelOrder:
     order_id: str
     reason: str
@@ -76,6 +82,7 @@ Command = (
     | CommitStock
     | RefundPayment
     | ReleaseStock
+    | CancelShipment
     | CancelOrder
 )
 COMMANDS: dict[str, type[Command]] = {
@@ -89,6 +96,7 @@ COMMANDS: dict[str, type[Command]] = {
         CommitStock,
         RefundPayment,
         ReleaseStock,
+        CancelShipment,
         CancelOrder,
     )
 }

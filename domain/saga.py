@@ -98,6 +98,7 @@ FORWARD = (
         frozenset({"ShippingArranged"}),
         frozenset({"ShippingFailed"}),
         COMPLETED,
+        "cancel_shipment",
     ),
 )
 FINISHING = (
@@ -105,6 +106,12 @@ FINISHING = (
     Step("commit_stock", "inventory", _order(commands.CommitStock), frozenset({"StockSold"})),
 )
 COMPENSATIONS = (
+    Step(
+        "cancel_shipment",
+        "shipping",
+        _order(commands.CancelShipment),
+        frozenset({"ShipmentAborted", "ShipmentCancelled", "ShippingFailed"}),
+    ),
     Step(
         "refund_payment",
         "payments",

@@ -50,6 +50,10 @@ def release_stock(services: Services, command: commands.ReleaseStock) -> None:
     services.inventory.release(command.order_id, MODE, command.reason)
 
 
+def cancel_shipment(services: Services, command: commands.CancelShipment) -> None:
+    services.shipping.abort(command.order_id, MODE, command.reason)
+
+
 def cancel_order(services: Services, command: commands.CancelOrder) -> None:
     services.orders.cancel(command.order_id, command.reason)
 
@@ -63,6 +67,7 @@ COMMAND_HANDLERS: dict[str, Callable[[Services, Any], None]] = {
     "CommitStock": commit_stock,
     "RefundPayment": refund_payment,
     "ReleaseStock": release_stock,
+    "CancelShipment": cancel_shipment,
     "CancelOrder": cancel_order,
 }
 

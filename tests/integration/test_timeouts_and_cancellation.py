@@ -139,3 +139,24 @@ async def test_a_choreography_cancellation_either_wins_and_gives_everything_back
     else:
         assert response.status_code == 409
         assert (order["status"], saga["status"]) == ("COMPLETED", "COMPLETED")
+
+
+async def test_a_carrier_that_never_answers_gets_its_shipment_cancelled_before_everything_else(
+    client: httpx.AsyncClient, clock: FrozenDateTimeFactory
+) -> None:
+    await inject(client, "shipping", "timeout", times=3)
+    order_id = await place(client, "orchestration", "customer-001", "book-123")
+
+    for attempt in (1, 2, 3):
+        await step_of(client, order_id, "arrange_shipping", attempts=attempt, status="IN_PROGRESS")
+        clock.tick(STEP_TIMEOUT + 1)
+        if attempt < 3:
+            await step_of(client, order_id, "arrange_shipping", attempts=attempt, status="TIMED_OUT")
+            clock.tick(1)
+    saga = await settled_saga(client, order_id)
+
+    assert states(saga)[-2:] == ["COMPENSATION_STARTED", "FAILED"]
+    assert compensations(saga) == ["cancel_shipment", "refund_payment", "release_stock", "cancel_order"]
+    assert (await get(client, f"/shipments/{order_id}"))["status"] == "ABORTED"
+    assert (await get(client, f"/payments/{order_id}"))["status"] == "REFUNDED"
+    assert (await get(client, "/customers/customer-001"))["creditAvailable"] == 100_000
