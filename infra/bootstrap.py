@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 from domain.saga import Timing
 from handlers.consumers import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, handler_for
 from handlers.inventory import InventoryService
+from handlers.messages import Envelope
 from handlers.orchestrator import OrchestratorService
 from handlers.orders import OrdersService
 from handlers.payments import PaymentsService
@@ -25,14 +26,21 @@ from handlers.services import Services
 from handlers.shipping import ShippingService
 from infra.eventstore import service_env
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
+from infra.pgstore import create_schemas
+from infra.rabbitmq import REPLIES, RabbitBus, RabbitConsumer
 from infra.readstore import Positions, create_read_engine
+from infra.redis_streams import RedisConsumer, RedisStreams
+from infra.relay import Brokers, Relay
 from infra.seed import seed
 from infra.settings import DEV_ADMIN_TOKEN, Settings
-from infra.workers import Consumer, Doorbell, LogReader, Projector, SagaTimer, Worker
+from infra.workers import Consumer, Doorbell, LogReader, Projector, Runnable, SagaTimer, Worker
 from projections.catalog import PROJECTIONS
 
 log = logging.getLogger(__name__)
 PROJECTOR = "projections"
+SERVICE_NAMES = tuple(
+    service.name for service in (OrdersService, InventoryService, PaymentsService, ShippingService, OrchestratorService)
+)
 T = TypeVar("T")
 
 
@@ -49,8 +57,9 @@ class Runtime:
     faults: InMemoryFaults
     engine: Engine
     positions: Positions
-    workers: list[Worker]
+    workers: list[Runnable]
     doorbell: Doorbell
+    brokers: Brokers
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _threads: ThreadPoolExecutor = field(default_factory=ThreadPoolExecutor)
@@ -59,6 +68,8 @@ class Runtime:
         """Starts every worker on a thread of its own, so that none waits behind requests or each other."""
         self.doorbell.bind(asyncio.get_running_loop())
         self._stopping.clear()
+        if self.brokers.rabbitmq:
+            await self.brokers.rabbitmq.connect((*(f"commands.{group}" for group in SERVICE_GROUPS), REPLIES))
         self._threads = ThreadPoolExecutor(max_workers=len(self.workers), thread_name_prefix="cloudmart")
         self._tasks = [
             asyncio.create_task(worker.run(self._stopping, self._threads), name=worker.name) for worker in self.workers
@@ -69,6 +80,10 @@ class Runtime:
         self.doorbell.ring()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._threads.shutdown(wait=True)
+        if self.brokers.rabbitmq:
+            await self.brokers.rabbitmq.close()
+        if self.brokers.redis:
+            await self.brokers.redis.close()
         for app in self.services.by_name().values():
             app.close()
         self.engine.dispose()
@@ -119,27 +134,30 @@ def build_services(
     )
 
 
-def bootstrap(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Runtime:
+def bootstrap(
+    settings: Settings, clock: Callable[[], datetime] = utc_now, stopped: frozenset[str] = frozenset()
+) -> Runtime:
+    """Everything one process runs; the services named in ``stopped`` consume and relay nothing."""
     if settings.admin_token == DEV_ADMIN_TOKEN:
         log.warning("CLOUDMART_ADMIN_TOKEN is not set: admin routes accept the development token %r", DEV_ADMIN_TOKEN)
     faults = InMemoryFaults()
-    services = build_services(settings, faults, clock)
     engine = create_read_engine(settings)
+    if settings.is_postgres:
+        create_schemas(engine, SERVICE_NAMES)
+    services = build_services(settings, faults, clock)
     positions = Positions(engine)
     doorbell = Doorbell()
     for app in services.by_name().values():
         app.saved_listeners.append(doorbell.ring)
     if settings.seed_data:
         seed(services)
-    return Runtime(
-        settings,
-        services,
-        faults,
-        engine,
-        positions,
-        _workers(settings, services, engine, positions, doorbell, clock),
-        doorbell,
+    brokers = Brokers(
+        RedisStreams(settings.redis_url, settings.namespace) if settings.redis_url else None,
+        RabbitBus(settings.rabbitmq_url, settings.namespace) if settings.rabbitmq_url else None,
     )
+    workers = _workers(settings, services, engine, positions, doorbell, clock, brokers)
+    kept = [worker for worker in workers if not any(serves(worker.name, service) for service in stopped)]
+    return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers)
 
 
 def _workers(
@@ -149,23 +167,35 @@ def _workers(
     positions: Positions,
     doorbell: Doorbell,
     clock: Callable[[], datetime],
-) -> list[Worker]:
+    brokers: Brokers,
+) -> list[Runnable]:
     apps = services.by_name()
     interval = settings.poll_interval_seconds
-    sources = {
+    handlers = {group: _bind(handler_for(group), services) for group in (*SERVICE_GROUPS, ORCHESTRATOR, NOTIFIER)}
+    log_sources = {
         **{group: [app for name, app in apps.items() if name != group] for group in SERVICE_GROUPS},
         ORCHESTRATOR: [apps[name] for name in SERVICE_GROUPS],
         NOTIFIER: [apps["orders"]],
     }
-    workers = [
-        Worker(
-            group,
-            Consumer(LogReader(group, sources[group], positions), _bind(handler_for(group), services)).step,
-            doorbell,
-            interval,
-        )
-        for group in sources
-    ]
+    everything_by_broker = brokers.redis is not None and brokers.rabbitmq is not None
+    workers: list[Runnable] = []
+    for group, sources in log_sources.items():
+        if group == NOTIFIER:
+            consumer = Consumer(LogReader(group, sources, positions), handlers[group])
+        elif not everything_by_broker:
+            consumer = Consumer(LogReader(group, sources, positions), handlers[group], _not_carried_by(brokers))
+        else:
+            continue
+        workers.append(Worker(group, consumer.step, doorbell, interval))
+    if brokers.redis:
+        claim = settings.redis_claim_idle_ms
+        workers += [RedisConsumer(brokers.redis, group, handlers[group], claim) for group in SERVICE_GROUPS]
+    if brokers.rabbitmq:
+        workers += [RabbitConsumer(brokers.rabbitmq, f"commands.{group}", handlers[group]) for group in SERVICE_GROUPS]
+        workers.append(RabbitConsumer(brokers.rabbitmq, REPLIES, handlers[ORCHESTRATOR]))
+    if brokers.redis or brokers.rabbitmq:
+        relays = [LogReader(f"relay:{name}", [app], positions) for name, app in apps.items()]
+        workers += [Relay(reader, brokers, doorbell, interval) for reader in relays]
     projector = Projector(LogReader(PROJECTOR, list(apps.values()), positions), engine, PROJECTIONS)
     timer = SagaTimer(engine, services.orchestrator.tick, clock)
     return [
@@ -173,6 +203,16 @@ def _workers(
         Worker(PROJECTOR, projector.step, doorbell, interval),
         Worker(timer.name, timer.step, Doorbell(), settings.tick_interval_seconds),
     ]
+
+
+def _not_carried_by(brokers: Brokers) -> Callable[[Envelope], bool]:
+    return lambda record: not brokers.carries(record)
+
+
+def serves(worker_name: str, service: str) -> bool:
+    """Whether a worker (``inventory``, ``redis:inventory``, ``rabbitmq:commands.inventory``, ``relay:inventory``)
+    works for ``service``."""
+    return worker_name.split(":")[-1].split(".")[-1] == service
 
 
 def _bind(handler: Callable[[Services, object], None], services: Services) -> Callable[[object], None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.engine import make_url
+
 from infra.settings import Settings
 
 IN_MEMORY = "memory://"
@@ -21,6 +23,25 @@ def service_env(settings: Settings, service: str) -> dict[str, str]:
         # SQLite tables are not prefixed per application: each service gets a file of its own.
         store = path.with_name(f"{path.stem}-{service}{path.suffix or '.db'}")
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(store), "SQLITE_LOCK_TIMEOUT": "30"}
+    if settings.is_postgres:
+        return _postgres_env(settings, service)
     raise UnsupportedDatabaseError(
-        f"CLOUDMART_DATABASE_URL={settings.database_url!r}: expected sqlite:///path/file.db or {IN_MEMORY}"
+        f"CLOUDMART_DATABASE_URL={settings.database_url!r}: "
+        f"expected sqlite:///path/file.db, postgresql://… or {IN_MEMORY}"
     )
+
+
+def _postgres_env(settings: Settings, service: str) -> dict[str, str]:
+    url = make_url(settings.database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": "infra.pgstore:EventsTableRecorder",
+        "POSTGRES_DBNAME": url.database or "",
+        "POSTGRES_HOST": url.host or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": url.username or "postgres",
+        "POSTGRES_PASSWORD": url.password or "",
+        "POSTGRES_SCHEMA": service,
+        "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(settings.postgres_max_overflow),
+    }

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
-from handlers.messages import Envelope
+from handlers.messages import Envelope, iso, plain
 
 _METADATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 COMMAND_DISPATCHED = "CommandDispatched"
@@ -51,6 +54,49 @@ def to_message(record: Envelope) -> Envelope:
     )
 
 
+ENVELOPE_VERSION = 1
+
+
+def encode(message: Envelope) -> bytes:
+    """The wire form: a flat, versioned JSON envelope with camelCase keys."""
+    return json.dumps(
+        {
+            "version": ENVELOPE_VERSION,
+            "messageId": message.message_id,
+            "type": message.type,
+            "correlationId": message.correlation_id,
+            "causationId": message.causation_id,
+            "occurredAt": iso(message.occurred_at),
+            "source": message.source,
+            "position": message.position,
+            "aggregateId": message.aggregate_id,
+            "aggregateVersion": message.version,
+            "target": message.target,
+            "payload": camel_keys(plain(message.payload)),
+        },
+        ensure_ascii=False,
+    ).encode()
+
+
+def decode(body: bytes) -> Envelope:
+    wire = json.loads(body)
+    if wire.get("version") != ENVELOPE_VERSION:
+        raise ValueError(f"unsupported envelope version {wire.get('version')!r}")
+    return Envelope(
+        message_id=wire["messageId"],
+        type=wire["type"],
+        source=wire["source"],
+        position=wire["position"],
+        correlation_id=wire["correlationId"],
+        occurred_at=datetime.fromisoformat(wire["occurredAt"]),
+        payload=snake_keys(wire["payload"]),
+        aggregate_id=wire["aggregateId"],
+        version=wire["aggregateVersion"],
+        causation_id=wire["causationId"],
+        target=wire["target"],
+    )
+
+
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -61,4 +107,16 @@ def camel_keys(value: Any) -> Any:
         return {camel(key): camel_keys(item) for key, item in value.items()}
     if isinstance(value, list):
         return [camel_keys(item) for item in value]
+    return value
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def snake_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {snake(key): snake_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [snake_keys(item) for item in value]
     return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
 
 from infra.eventstore import IN_MEMORY, UnsupportedDatabaseError
 from infra.settings import Settings
@@ -23,7 +24,8 @@ def create_read_engine(settings: Settings) -> Engine:
         )
         event.listen(engine, "connect", _tune_sqlite)
     else:
-        engine = create_engine(settings.database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+        url = make_url(settings.database_url).set(drivername="postgresql+psycopg")
+        engine = create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
     metadata.create_all(engine)
     return engine
 

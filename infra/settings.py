@@ -19,8 +19,16 @@ class Settings(BaseSettings):
         default="sqlite:///var/cloudmart.db",
         description="sqlite:///path/file.db (each service's event store beside it) or postgresql://...",
     )
-    redis_url: str | None = None
-    rabbitmq_url: str | None = None
+    redis_url: str | None = Field(default=None, description="redis://host:6379/0: choreography over Redis Streams")
+    rabbitmq_url: str | None = Field(
+        default=None, description="amqp://user:pass@host/vhost: orchestration over RabbitMQ"
+    )
+    namespace: str = Field(
+        default="cloudmart", pattern=r"^[a-z][a-z0-9_-]{0,40}$", description="prefix of Redis keys and RabbitMQ names"
+    )
+    postgres_pool_size: int = Field(default=2, ge=1, description="per service event store, per process")
+    postgres_max_overflow: int = Field(default=4, ge=0)
+    redis_claim_idle_ms: int = Field(default=5000, ge=100, description="reclaim messages a dead consumer left pending")
     saga_mode: SagaMode = SagaMode.CHOREOGRAPHY
     admin_token: str = DEV_ADMIN_TOKEN
     step_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -29,6 +37,10 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(default=0.05, gt=0)
     tick_interval_seconds: float = Field(default=0.2, gt=0)
     seed_data: bool = True
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import Engine
 from tenacity import Retrying, stop_after_attempt, wait_exponential
@@ -26,6 +27,14 @@ from projections import queries
 from projections.projection import Projection
 
 log = logging.getLogger(__name__)
+
+
+class Runnable(Protocol):
+    """A long-running part of a process: a consumer, a relay, the projector, the saga timer."""
+
+    name: str
+
+    async def run(self, stopping: asyncio.Event, thread: Executor) -> None: ...
 
 
 class Doorbell:
@@ -79,6 +88,7 @@ class Consumer:
 
     reader: LogReader
     handle: Callable[[Envelope], None]
+    accept: Callable[[Envelope], bool] = lambda record: True
     attempts: int = 3
 
     @property
@@ -88,7 +98,8 @@ class Consumer:
     def step(self) -> int:
         records, reached = self.reader.read()
         for record in records:
-            self._deliver(to_message(record))
+            if self.accept(record):
+                self._deliver(to_message(record))
         if records:
             self.reader.positions.advance(self.name, reached)
         return len(records)
@@ -155,15 +166,17 @@ class Worker:
         self.interval = interval
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
-        loop = asyncio.get_running_loop()
         while not stopping.is_set():
             try:
-                done = await loop.run_in_executor(thread, self.step)
+                done = await self.do_step(thread)
             except Exception:  # keep the worker alive through a passing database error; say so
                 log.exception("worker %s failed a step; trying again", self.name)
                 done = 0
             if not done:
                 await self._nap()
+
+    async def do_step(self, thread: Executor) -> int:
+        return await asyncio.get_running_loop().run_in_executor(thread, self.step)
 
     async def _nap(self) -> None:
         with contextlib.suppress(TimeoutError):

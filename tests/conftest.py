@@ -9,20 +9,27 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from infra.settings import Settings
+from tests.infrastructure import borrowed_infrastructure
 from tests.support import ADMIN_TOKEN
 
+TIMINGS = {
+    "admin_token": ADMIN_TOKEN,
+    "step_timeout_seconds": 2.0,
+    "retry_backoff_seconds": 0.01,
+    "poll_interval_seconds": 0.02,
+    "tick_interval_seconds": 0.05,
+    "redis_claim_idle_ms": 500,
+}
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """The embedded topology in a fresh directory, with short timings so failures show quickly."""
-    return Settings(
-        database_url=f"sqlite:///{tmp_path}/cloudmart.db",
-        admin_token=ADMIN_TOKEN,
-        step_timeout_seconds=2.0,
-        retry_backoff_seconds=0.01,
-        poll_interval_seconds=0.02,
-        tick_interval_seconds=0.05,
-    )
+
+@pytest.fixture(params=["embedded", "postgres+redis+rabbitmq"])
+async def settings(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Settings]:
+    """Every scenario runs on both topologies: one process with SQLite, and the real middleware."""
+    if request.param == "embedded":
+        yield Settings(database_url=f"sqlite:///{tmp_path}/cloudmart.db", **TIMINGS)
+        return
+    async with borrowed_infrastructure() as infrastructure:
+        yield Settings(**infrastructure, **TIMINGS)
 
 
 @pytest.fixture

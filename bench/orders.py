@@ -1,0 +1,368 @@
+"""Load benchmark for the order flow: place orders, wait for their sagas, print latencies and throughput.
+
+Usage (against a running ``cloudmart serve``):
+
+    python -m bench.orders --url http://127.0.0.1:8000 --orders 1000 --concurrency 50 --mode both [--json FILE]
+
+Each of ``--concurrency`` workers places an order (POST /orders), then polls GET /sagas/{orderId}
+until the saga is over, then places the next one: a closed loop with at most ``--concurrency``
+requests and sagas in flight. Orders spread over customer-001/002 and book-123/789, whose stock
+(5 and 10) runs out quickly, so most sagas end cancelled: a cancelled order is a finished saga too.
+Stock is not restored between modes, so with ``--mode both`` the second mode may complete none.
+
+It prints figures; it is not a test. It exits 1 if any POST failed or any saga did not finish,
+2 if the server cannot be reached or stops answering, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+CUSTOMERS = ("customer-001", "customer-002")
+BOOKS = (("book-123", 3500), ("book-789", 2800))
+FINAL_STATES = ("COMPLETED", "FAILED")
+FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.02, 0.05
+BUDGET_POST_MS, BUDGET_ORDERS_PER_MINUTE, BUDGET_CONCURRENCY = 500, 100, 50
+
+console = Console()
+progress_console = Console(stderr=True)
+
+
+@dataclass
+class Sample:
+    """One order: its POST, and when (if ever) its saga was over."""
+
+    started: float
+    post_ms: float = 0.0
+    post_error: str | None = None
+    outcome: str = "UNFINISHED"
+    finished: float | None = None
+
+    @property
+    def completion_ms(self) -> float | None:
+        return None if self.finished is None else (self.finished - self.started) * 1000
+
+
+@dataclass
+class ModeRun:
+    mode: str
+    samples: list[Sample] = field(default_factory=list)
+    poll_errors: Counter[str] = field(default_factory=Counter)
+    stock_at_start: dict[str, int] = field(default_factory=dict)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.orders", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the API")
+    parser.add_argument("--orders", type=int, default=1000, help="orders to place per mode")
+    parser.add_argument("--concurrency", type=int, default=50, help="concurrent workers (and connections)")
+    parser.add_argument("--mode", choices=("choreography", "orchestration", "both"), default="both")
+    parser.add_argument("--deadline", type=float, default=120.0, help="seconds before a saga counts as unfinished")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    return parser.parse_args(argv)
+
+
+def order_body(index: int, mode: str) -> dict[str, object]:
+    book_id, price = BOOKS[index % len(BOOKS)]
+    customer_id = CUSTOMERS[(index // len(BOOKS)) % len(CUSTOMERS)]
+    return {"customerId": customer_id, "bookId": book_id, "quantity": 1, "price": price, "sagaMode": mode}
+
+
+# --- placing orders and waiting for their sagas -------------------------------------------------
+
+
+async def place_order(client: httpx.AsyncClient, body: dict[str, object], sample: Sample) -> str | None:
+    try:
+        response = await client.post("/orders", json=body)
+    except httpx.ConnectError:
+        raise  # nobody listens any more: the run stops
+    except httpx.TransportError as error:
+        sample.post_error = type(error).__name__
+        return None
+    finally:
+        sample.post_ms = (time.perf_counter() - sample.started) * 1000
+    if response.status_code != 202:
+        sample.post_error = str(response.status_code)
+        return None
+    return response.json()["orderId"]
+
+
+def saga_is_over(saga: dict[str, object]) -> bool:
+    """Final, and for orchestration with no finishing command still in flight."""
+    return saga["status"] in FINAL_STATES and not (saga["sagaType"] == "orchestration" and saga["currentStep"])
+
+
+async def fetch_saga(client: httpx.AsyncClient, order_id: str, run: ModeRun) -> dict[str, object] | None:
+    try:
+        response = await client.get(f"/sagas/{order_id}")
+    except httpx.ConnectError:
+        raise  # nobody listens any more: the run stops
+    except httpx.TransportError as error:
+        run.poll_errors[type(error).__name__] += 1
+        return None
+    if response.status_code not in (200, 404):  # 404: the saga's read model is not written yet
+        run.poll_errors[str(response.status_code)] += 1
+    return response.json() if response.status_code == 200 else None
+
+
+async def wait_for_saga(
+    client: httpx.AsyncClient, order_id: str, sample: Sample, run: ModeRun, deadline: float
+) -> None:
+    pause = FIRST_POLL_SECONDS
+    while time.perf_counter() - sample.started < deadline:
+        saga = await fetch_saga(client, order_id, run)
+        if saga is not None and saga_is_over(saga):
+            sample.finished, sample.outcome = time.perf_counter(), str(saga["status"])
+            return
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, MAX_POLL_SECONDS)
+
+
+async def run_one_order(client: httpx.AsyncClient, index: int, run: ModeRun, deadline: float) -> None:
+    sample = Sample(started=time.perf_counter())
+    run.samples.append(sample)
+    order_id = await place_order(client, order_body(index, run.mode), sample)
+    if order_id is not None:
+        await wait_for_saga(client, order_id, sample, run, deadline)
+
+
+async def worker(
+    client: httpx.AsyncClient, indexes: asyncio.Queue[int], run: ModeRun, deadline: float, advance: Callable[[], None]
+) -> None:
+    while not indexes.empty():
+        await run_one_order(client, indexes.get_nowait(), run, deadline)
+        advance()
+
+
+async def run_mode(client: httpx.AsyncClient, mode: str, args: argparse.Namespace, progress: Progress) -> ModeRun:
+    run = ModeRun(mode, stock_at_start=await stock_levels(client))
+    indexes: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(args.orders):
+        indexes.put_nowait(index)
+    task = progress.add_task(mode, total=args.orders)
+    advance = lambda: progress.advance(task)  # noqa: E731
+    await run_workers(args.concurrency, lambda: worker(client, indexes, run, args.deadline, advance))
+    return run
+
+
+async def run_workers(count: int, make_worker: Callable[[], Coroutine[None, None, None]]) -> None:
+    """Runs the workers; the first one to fail stops the others, and its error is raised as it is."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(count):
+                group.create_task(make_worker())
+    except ExceptionGroup as errors:
+        raise errors.exceptions[0] from None
+
+
+async def stock_levels(client: httpx.AsyncClient) -> dict[str, int]:
+    books = (await client.get("/inventory")).raise_for_status().json()
+    return {book["bookId"]: book["availableStock"] for book in books if book["bookId"] in dict(BOOKS)}
+
+
+async def benchmark(args: argparse.Namespace) -> list[ModeRun]:
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    async with httpx.AsyncClient(base_url=args.url, limits=limits, timeout=60.0) as client:
+        (await client.get("/health")).raise_for_status()
+        with Progress(*progress_columns(), console=progress_console) as progress:
+            return [await run_mode(client, mode, args, progress) for mode in modes(args.mode)]
+
+
+def modes(choice: str) -> tuple[str, ...]:
+    return ("choreography", "orchestration") if choice == "both" else (choice,)
+
+
+def progress_columns() -> tuple[object, ...]:
+    return TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: int) -> float | None:
+    """Nearest-rank percentile; None when there is nothing to rank."""
+    ordered = sorted(values)
+    return ordered[math.ceil(len(ordered) * q / 100) - 1] if ordered else None
+
+
+def distribution(values: list[float]) -> dict[str, float | None]:
+    return {f"p{q}": percentile(values, q) for q in (50, 95, 99)} | {"max": max(values, default=None)}
+
+
+def wall_seconds(run: ModeRun) -> float:
+    """From the first POST to the last saga over."""
+    ends = [sample.finished for sample in run.samples if sample.finished is not None]
+    return max(ends) - min(sample.started for sample in run.samples) if ends else 0.0
+
+
+@dataclass
+class Figures:
+    """What one mode's run measured; latencies in milliseconds."""
+
+    mode: str
+    concurrency: int
+    stock_at_start: dict[str, int]
+    orders_placed: int
+    post_errors: dict[str, int]
+    poll_errors: dict[str, int]
+    completed: int
+    cancelled: int
+    unfinished: int
+    wall_seconds: float
+    post_ms: dict[str, float | None]
+    completion_ms: dict[str, float | None]
+
+    @property
+    def sagas_per_second(self) -> float:
+        return (self.completed + self.cancelled) / self.wall_seconds if self.wall_seconds else 0.0
+
+    def headroom(self) -> dict[str, float | None]:
+        """How many times within the spec's budget each figure is (below 1: over budget)."""
+        p99 = self.post_ms["p99"]
+        return {
+            "postLatency": BUDGET_POST_MS / p99 if p99 else None,
+            "throughput": self.sagas_per_second * 60 / BUDGET_ORDERS_PER_MINUTE,
+            "concurrency": self.concurrency / BUDGET_CONCURRENCY,
+        }
+
+
+def figures(run: ModeRun, concurrency: int) -> Figures:
+    placed = [sample for sample in run.samples if sample.post_error is None]
+    outcomes = Counter(sample.outcome for sample in placed)
+    return Figures(
+        mode=run.mode,
+        concurrency=concurrency,
+        stock_at_start=run.stock_at_start,
+        orders_placed=len(run.samples),
+        post_errors=dict(Counter(sample.post_error for sample in run.samples if sample.post_error)),
+        poll_errors=dict(run.poll_errors),
+        completed=outcomes["COMPLETED"],
+        cancelled=outcomes["FAILED"],
+        unfinished=outcomes["UNFINISHED"],
+        wall_seconds=wall_seconds(run),
+        post_ms=distribution([sample.post_ms for sample in placed]),
+        completion_ms=distribution([sample.completion_ms for sample in placed if sample.completion_ms is not None]),
+    )
+
+
+def as_json(result: Figures) -> dict[str, object]:
+    return {**asdict(result), "sagas_per_second": result.sagas_per_second, "headroom": result.headroom()}
+
+
+def failed(results: list[Figures]) -> bool:
+    return any(result.post_errors or result.unfinished for result in results)
+
+
+# --- printing -------------------------------------------------------------------------------------
+
+
+def number(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def counts(counter: dict[str, int]) -> str:
+    return ", ".join(f"{key}×{value}" for key, value in sorted(counter.items())) or "0"
+
+
+def run_context(argv: list[str]) -> dict[str, object]:
+    return {
+        "command": shlex.join(["python", "-m", "bench.orders", *argv]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "note": "the load generator runs on the same machine as the server and shares its CPUs",
+    }
+
+
+def print_header(context: dict[str, object]) -> None:
+    for key, value in context.items():
+        console.print(f"{key + ':':<10} {value}", soft_wrap=True)
+
+
+def results_rows(result: Figures) -> list[str]:
+    stock = ", ".join(f"{book} {level}" for book, level in result.stock_at_start.items())
+    rows = [stock, str(result.orders_placed), counts(result.post_errors), counts(result.poll_errors)]
+    rows += [str(result.completed), str(result.cancelled), str(result.unfinished)]
+    rows += [number(result.wall_seconds, 2), number(result.sagas_per_second, 1)]
+    rows += [
+        number(latency[q]) for latency in (result.post_ms, result.completion_ms) for q in ("p50", "p95", "p99", "max")
+    ]
+    return rows
+
+
+RESULT_LABELS = [
+    "stock at start", "orders placed", "POST errors", "poll errors (GET /sagas)",
+    "completed", "cancelled", "unfinished", "wall time (s)", "sagas / s",
+    "POST p50 (ms)", "POST p95 (ms)", "POST p99 (ms)", "POST max (ms)",
+    "completion p50 (ms)", "completion p95 (ms)", "completion p99 (ms)", "completion max (ms)",
+]  # fmt: skip
+
+
+def budget_rows(result: Figures) -> list[str]:
+    room = result.headroom()
+    return [
+        f"{number(room['postLatency'], 2)}×  ({number(result.post_ms['p99'], 0)} ms)",
+        f"{number(room['throughput'], 2)}×  ({number(result.sagas_per_second * 60, 0)}/min)",
+        f"{number(room['concurrency'], 2)}×  ({result.concurrency})",
+    ]
+
+
+BUDGET_LABELS = ["API < 500 ms: 500 / POST p99", "100 orders/min: sagas/min / 100", "50 concurrent: workers / 50"]
+
+
+def print_table(title: str, labels: list[str], columns: dict[str, list[str]]) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    for mode in columns:
+        table.add_column(mode, justify="right")
+    for label, *cells in zip(labels, *columns.values(), strict=True):
+        table.add_row(label, *cells)
+    console.print(table)
+
+
+def print_report(context: dict[str, object], results: list[Figures]) -> None:
+    print_header(context)
+    print_table("Results", RESULT_LABELS, {result.mode: results_rows(result) for result in results})
+    print_table("Headroom against the spec's budget", BUDGET_LABELS, {r.mode: budget_rows(r) for r in results})
+
+
+def write_json(path: str, context: dict[str, object], results: list[Figures]) -> None:
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump({**context, "modes": [as_json(result) for result in results]}, file, indent=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args, context = parse_args(argv), run_context(argv)
+    try:
+        runs = asyncio.run(benchmark(args))
+    except httpx.HTTPError as error:
+        console.print(f"[red]no answer from {args.url}[/red] ({type(error).__name__}: {error})", soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]: no figures printed")
+        return 130
+    results = [figures(run, args.concurrency) for run in runs]
+    print_report(context, results)
+    if args.json:
+        write_json(args.json, context, results)
+    return 1 if failed(results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

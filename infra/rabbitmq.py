@@ -1,0 +1,98 @@
+"""Orchestration over RabbitMQ: a durable command queue per service and a reply queue for the orchestrator.
+
+Messages are persistent and published with confirms; consumers ack by hand after the handler
+succeeded (prefetch 1 keeps each queue in order). A message that fails three times is rejected
+into the dead-letter queue; its saga then times out and compensates instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
+
+from domain.saga import OrderSaga
+from handlers.messages import Envelope
+from infra.messaging import decode, encode
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 3
+REPLIES = "replies"
+
+
+class RabbitBus:
+    def __init__(self, url: str, namespace: str) -> None:
+        self.url = url
+        self.namespace = namespace
+        self.connection: AbstractRobustConnection | None = None
+
+    def queue_name(self, route: str) -> str:
+        return f"{self.namespace}.{route}"
+
+    async def connect(self, routes: tuple[str, ...]) -> None:
+        self.connection = await aio_pika.connect_robust(self.url)
+        self.channel = await self.connection.channel(publisher_confirms=True)
+        self.exchange = await self.channel.declare_exchange(self.namespace, aio_pika.ExchangeType.DIRECT, durable=True)
+        dead = await self.channel.declare_exchange(f"{self.namespace}.dlx", aio_pika.ExchangeType.FANOUT, durable=True)
+        dead_letters = await self.channel.declare_queue(self.queue_name("dead-letters"), durable=True)
+        await dead_letters.bind(dead)
+        for route in routes:
+            queue = await self.channel.declare_queue(
+                self.queue_name(route), durable=True, arguments={"x-dead-letter-exchange": dead.name}
+            )
+            await queue.bind(self.exchange, routing_key=route)
+
+    async def publish(self, route: str, message: Envelope) -> None:
+        await self.exchange.publish(
+            aio_pika.Message(
+                encode(message),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=message.message_id,
+                correlation_id=str(OrderSaga.create_id(message.order_id)),
+                type=message.type,
+            ),
+            routing_key=route,
+        )
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+
+
+class RabbitConsumer:
+    """Consumes one queue; replicas of it compete for the messages."""
+
+    def __init__(self, bus: RabbitBus, route: str, handle: Callable[[Envelope], None]) -> None:
+        self.bus = bus
+        self.route = route
+        self.handle = handle
+        self.name = f"rabbitmq:{route}"
+
+    async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
+        channel = await self.bus.connection.channel()  # type: ignore[union-attr]
+        await channel.set_qos(prefetch_count=1)
+        queue = await channel.get_queue(self.bus.queue_name(self.route))
+        self.thread = thread
+        tag = await queue.consume(self._process)
+        await stopping.wait()
+        await queue.cancel(tag)
+        await channel.close()
+
+    async def _process(self, incoming: AbstractIncomingMessage) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            message = decode(incoming.body)
+            async for attempt in AsyncRetrying(stop=stop_after_attempt(ATTEMPTS), wait=wait_exponential(0.05)):
+                with attempt:
+                    await loop.run_in_executor(self.thread, self.handle, message)
+        except Exception:  # three failures: dead-letter it rather than block the queue behind it
+            log.exception("%s: dead-lettering %s", self.name, incoming.message_id)
+            await incoming.reject(requeue=False)
+            return
+        await incoming.ack()
