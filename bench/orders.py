@@ -177,7 +177,10 @@ async def stock_levels(client: httpx.AsyncClient) -> dict[str, int]:
 
 
 async def benchmark(args: argparse.Namespace) -> list[ModeRun]:
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    # Idle connections expire before uvicorn's 5 s keep-alive does, or reusing one races its close (ReadError).
+    limits = httpx.Limits(
+        max_connections=args.concurrency, max_keepalive_connections=args.concurrency, keepalive_expiry=2
+    )
     async with httpx.AsyncClient(base_url=args.url, limits=limits, timeout=60.0) as client:
         (await client.get("/health")).raise_for_status()
         with Progress(*progress_columns(), console=progress_console) as progress:

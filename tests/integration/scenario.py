@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from eventsourcing.persistence import DatetimeAsISO
+from freezegun import freeze_time
+from freezegun.api import FakeDatetime, FrozenDateTimeFactory
 
+from infra.bootstrap import Runtime
 from tests.support import ADMIN, eventually
 
 PRICES = {"book-123": 3500, "book-456": 8000, "book-789": 2800}
@@ -52,3 +59,27 @@ def states(saga: dict[str, Any]) -> list[str]:
 
 def compensations(saga: dict[str, Any]) -> list[str]:
     return [step["step"] for step in saga["steps"] if step.get("kind") == "compensation"]
+
+
+class FrozenDatetimeAsISO(DatetimeAsISO):
+    type = FakeDatetime
+
+
+@contextmanager
+def frozen_clock(runtime: Runtime) -> Iterator[FrozenDateTimeFactory]:
+    """Stops time for the whole process; the event stores learn to store the frozen datetimes."""
+    for service in runtime.services.by_name().values():
+        service.mapper.transcoder.register(FrozenDatetimeAsISO())
+    with freeze_time(datetime.now(UTC), real_asyncio=True) as frozen:
+        yield frozen
+
+
+async def step_of(http: httpx.AsyncClient, order_id: str, name: str, **expected: object) -> dict[str, Any]:
+    """The saga step ``name`` once it shows ``expected`` (e.g. ``attempts=2, status="TIMED_OUT"``)."""
+
+    async def matches() -> dict[str, Any] | None:
+        saga = (await http.get(f"/sagas/{order_id}")).json()
+        step = next((s for s in reversed(saga.get("steps", [])) if s.get("step") == name), None)
+        return step if step and all(step.get(k) == v for k, v in expected.items()) else None
+
+    return await eventually(matches)

@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import pytest
-from eventsourcing.persistence import DatetimeAsISO
 from fastapi import FastAPI
-from freezegun import freeze_time
-from freezegun.api import FakeDatetime, FrozenDateTimeFactory
+from freezegun.api import FrozenDateTimeFactory
 
-from tests.integration.scenario import compensations, get, inject, place, settled_saga, states
-from tests.support import eventually
+from tests.integration.scenario import compensations, frozen_clock, get, inject, place, settled_saga, states, step_of
 
 STEP_TIMEOUT = 2.0  # the settings fixture's
 
 
-class FrozenDatetimeAsISO(DatetimeAsISO):
-    type = FakeDatetime
-
-
 @pytest.fixture
 def clock(app: FastAPI) -> Iterator[FrozenDateTimeFactory]:
-    """Stops time for the whole process; the event stores learn to store the frozen datetimes."""
-    for service in app.state.runtime.services.by_name().values():
-        service.mapper.transcoder.register(FrozenDatetimeAsISO())
-    with freeze_time(datetime.now(UTC), real_asyncio=True) as frozen:
+    with frozen_clock(app.state.runtime) as frozen:
         yield frozen
-
-
-async def step_of(http: httpx.AsyncClient, order_id: str, name: str, **expected: object) -> dict[str, Any]:
-    async def matches() -> dict[str, Any] | None:
-        saga = (await http.get(f"/sagas/{order_id}")).json()
-        step = next((s for s in reversed(saga.get("steps", [])) if s.get("step") == name), None)
-        return step if step and all(step.get(k) == v for k, v in expected.items()) else None
-
-    return await eventually(matches)
 
 
 async def test_a_payment_service_that_never_answers_is_tried_three_times_then_compensated(
