@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 import httpx
 from rich.console import Console
@@ -156,7 +157,7 @@ async def run_mode(client: httpx.AsyncClient, mode: str, args: argparse.Namespac
     for index in range(args.orders):
         indexes.put_nowait(index)
     task = progress.add_task(mode, total=args.orders)
-    advance = lambda: progress.advance(task)  # noqa: E731
+    advance = partial(progress.advance, task)
     await run_workers(args.concurrency, lambda: worker(client, indexes, run, args.deadline, advance))
     return run
 

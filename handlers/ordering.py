@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from domain.commands import CreateOrder
 from domain.common import ConflictError, InvalidRequestError, SagaMode
 from domain.orders import Order, OrderAlreadyFinalError, OrderNotFoundError
+from handlers.messages import iso
 from handlers.services import Services
 
 CUSTOMER_CANCELLED = "cancelled by customer"
+ORDER_FIELDS = tuple(field.name for field in fields(CreateOrder) if field.name != "order_id")
 
 
 class PriceMismatchError(InvalidRequestError):
@@ -105,3 +107,28 @@ def _replay_of(services: Services, order: CreateOrder, saga_mode: str) -> Accept
     if previous != (asdict(order), saga_mode):
         raise IdempotencyKeyReusedError
     return Accepted(order.order_id, saga_mode, "", 0)
+
+
+def placed_order(services: Services, order_id: str) -> dict[str, object] | None:
+    """An order straight from the write side, for the moments before the read models have it."""
+    order = services.orders.find(Order.create_id(order_id), Order)
+    saga = services.orchestrator.saga(order_id)
+    if order is not None:
+        details, mode = {f: getattr(order, f) for f in ORDER_FIELDS}, order.saga_mode
+        created, updated = order.created_on, order.modified_on
+    elif saga is not None:
+        details, mode = {f: saga.order[f] for f in ORDER_FIELDS}, SagaMode.ORCHESTRATION.value
+        created, updated = saga.created_on, saga.modified_on
+    else:
+        return None
+    status = order.status if order is not None else "PENDING"
+    return {
+        **details,
+        "order_id": order_id,
+        "status": status,
+        "saga_mode": mode,
+        "created_at": iso(created),
+        "updated_at": iso(updated),
+        "cancel_reason": order.cancel_reason if order else None,
+        "tracking_number": order.tracking_number if order else None,
+    }

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import anyio
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from domain.saga import Timing
 from handlers.consumers import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, handler_for
@@ -22,6 +22,7 @@ from handlers.orders import OrdersService
 from handlers.payments import PaymentsService
 from handlers.ports import Carrier, Notifier, PaymentGateway
 from handlers.retry import RetryPolicy
+from handlers.service import Service
 from handlers.services import Services
 from handlers.shipping import ShippingService
 from infra.eventstore import service_env
@@ -100,6 +101,18 @@ class Runtime:
 
         return await anyio.to_thread.run_sync(ask)
 
+    async def health(self) -> dict[str, str]:
+        """One line per backend this process depends on: "ok", or what is wrong with it."""
+        checks: dict[str, Callable[[], Awaitable[object]]] = {
+            "readModels": lambda: self.query(lambda connection: connection.execute(text("SELECT 1"))),
+            **{name: _store_check(app) for name, app in self.services.by_name().items()},
+        }
+        if self.brokers.redis:
+            checks["redis"] = self.brokers.redis.client.ping
+        if self.brokers.rabbitmq:
+            checks["rabbitmq"] = self.brokers.rabbitmq.check
+        return {name: await _outcome(check) for name, check in checks.items()}
+
     async def caught_up(self, source: str, position: int, timeout: float = 5.0) -> bool:
         """Waits until the read models include ``source``'s event at ``position`` (read-your-writes)."""
         loop = asyncio.get_running_loop()
@@ -109,6 +122,18 @@ class Runtime:
                 return False
             await asyncio.sleep(self.settings.poll_interval_seconds / 5)
         return True
+
+
+def _store_check(app: Service) -> Callable[[], Awaitable[object]]:
+    return lambda: anyio.to_thread.run_sync(app.recorder.max_notification_id)
+
+
+async def _outcome(check: Callable[[], Awaitable[object]]) -> str:
+    try:
+        await asyncio.wait_for(check(), timeout=3)
+    except Exception as error:  # readiness reports every failure rather than raising it
+        return f"error: {type(error).__name__}: {error}"
+    return "ok"
 
 
 def build_services(
@@ -158,6 +183,18 @@ def bootstrap(
     workers = _workers(settings, services, engine, positions, doorbell, clock, brokers)
     kept = [worker for worker in workers if not any(serves(worker.name, service) for service in stopped)]
     return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers)
+
+
+def upgrade_database(settings: Settings) -> list[str]:
+    """Creates whatever is missing (schemas, event tables, read-model tables); safe to run at every start."""
+    engine = create_read_engine(settings)
+    if settings.is_postgres:
+        create_schemas(engine, SERVICE_NAMES)
+    services = build_services(settings, InMemoryFaults())
+    for app in services.by_name().values():
+        app.close()
+    engine.dispose()
+    return [f"{name}: event store ready" for name in SERVICE_NAMES] + ["read models: tables ready"]
 
 
 def _workers(

@@ -60,6 +60,10 @@ class RabbitBus:
             routing_key=route,
         )
 
+    async def check(self) -> None:
+        if self.connection is None or self.connection.is_closed:
+            raise ConnectionError("not connected to RabbitMQ")
+
     async def close(self) -> None:
         if self.connection is not None:
             await self.connection.close()

@@ -4,24 +4,15 @@ from sqlalchemy import Connection
 
 from domain.orders import CANCELLED, COMPLETED, PENDING
 from handlers.messages import Envelope, iso
+from handlers.ordering import ORDER_FIELDS
 from projections.projection import Projection, upsert
 from projections.tables import orders
-
-_ORDER_FIELDS = (
-    "customer_id",
-    "book_id",
-    "quantity",
-    "unit_price",
-    "total_amount",
-    "payment_method",
-    "shipping_address",
-)
 
 
 def _order_placed(connection: Connection, record: Envelope, details: dict[str, object], saga_mode: str) -> None:
     at = iso(record.occurred_at)
     exists = connection.execute(orders.select().where(orders.c.id == record.order_id)).first()
-    fields = {name: details[name] for name in _ORDER_FIELDS}
+    fields = {name: details[name] for name in ORDER_FIELDS}
     if exists:
         connection.execute(orders.update().where(orders.c.id == record.order_id).values(**fields))
     else:
