@@ -223,7 +223,7 @@ def _workers(
             consumer = Consumer(LogReader(group, sources, positions), handlers[group], _not_carried_by(brokers))
         else:
             continue
-        workers.append(Worker(group, consumer.step, doorbell, interval))
+        workers.append(Worker(group, consumer.step, doorbell, interval, [app.name for app in sources]))
     if brokers.redis:
         claim = settings.redis_claim_idle_ms
         workers += [RedisConsumer(brokers.redis, group, handlers[group], claim) for group in SERVICE_GROUPS]

@@ -15,6 +15,13 @@ class UnsupportedDatabaseError(ValueError):
 
 def service_env(settings: Settings, service: str) -> dict[str, str]:
     """The eventsourcing configuration of one service's event store."""
+    # Cached aggregates are brought up to date from the store on every read ("fast-forward"),
+    # so the cache stays correct when other processes write the same aggregates.
+    cache = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size)} if settings.aggregate_cache_size else {}
+    return cache | _store_env(settings, service)
+
+
+def _store_env(settings: Settings, service: str) -> dict[str, str]:
     if settings.database_url == IN_MEMORY:
         return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
     path = settings.sqlite_path

@@ -54,7 +54,7 @@ class Relay(Worker):
     """Tails one service's log and publishes what the brokers carry."""
 
     def __init__(self, reader: LogReader, brokers: Brokers, doorbell: Doorbell, interval: float) -> None:
-        super().__init__(reader.consumer, lambda: 0, doorbell, interval)
+        super().__init__(reader.consumer, lambda: 0, doorbell, interval, [app.name for app in reader.sources])
         self.reader = reader
         self.brokers = brokers
 

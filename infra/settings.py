@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     )
     postgres_pool_size: int = Field(default=2, ge=1, description="per service event store, per process")
     postgres_max_overflow: int = Field(default=4, ge=0)
+    aggregate_cache_size: int = Field(default=1000, ge=0, description="aggregates kept in memory per service")
     redis_claim_idle_ms: int = Field(default=5000, ge=100, description="reclaim messages a dead consumer left pending")
     saga_mode: SagaMode = SagaMode.CHOREOGRAPHY
     admin_token: str = DEV_ADMIN_TOKEN

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
@@ -38,26 +38,28 @@ class Runnable(Protocol):
 
 
 class Doorbell:
-    """Wakes the sleeping loops as soon as any service saves, from whichever thread saved."""
+    """Wakes the loops that read a service's log as soon as that service saves, from whichever thread saved."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._events: list[asyncio.Event] = []
+        self._events: list[tuple[frozenset[str] | None, asyncio.Event]] = []
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    def listen(self) -> asyncio.Event:
-        self._events.append(asyncio.Event())
-        return self._events[-1]
+    def listen(self, sources: Iterable[str] | None = None) -> asyncio.Event:
+        """An event set whenever one of ``sources`` (every service if None) saves."""
+        self._events.append((None if sources is None else frozenset(sources), asyncio.Event()))
+        return self._events[-1][1]
 
-    def ring(self, *_: object) -> None:
+    def ring(self, source: str | None = None, *_: object) -> None:
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wake_all)
+            self._loop.call_soon_threadsafe(self._wake, source)
 
-    def _wake_all(self) -> None:
-        for bell in self._events:
-            bell.set()
+    def _wake(self, source: str | None) -> None:
+        for sources, bell in self._events:
+            if source is None or sources is None or source in sources:
+                bell.set()
 
 
 class LogReader:
@@ -159,10 +161,17 @@ class SagaTimer:
 class Worker:
     """Runs one ``step`` function over and over, napping when there was nothing to do."""
 
-    def __init__(self, name: str, step: Callable[[], int], doorbell: Doorbell, interval: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], int],
+        doorbell: Doorbell,
+        interval: float,
+        sources: Iterable[str] | None = None,
+    ) -> None:
         self.name = name
         self.step = step
-        self.bell = doorbell.listen()
+        self.bell = doorbell.listen(sources)
         self.interval = interval
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
