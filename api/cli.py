@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 
 import typer
 import uvicorn
 
 from api.app import create_app
-from infra.bootstrap import upgrade_database
+from infra.bootstrap import ROLES, Runtime, bootstrap, upgrade_database
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -30,6 +32,37 @@ def serve(
 ) -> None:
     """Runs the HTTP API together with every service in one process (settings from CLOUDMART_*)."""
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def api(
+    host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+    port: int = typer.Option(8000, envvar="PORT", help="port to listen on"),
+) -> None:
+    """Runs the HTTP API alone; the services run in `cloudmart worker` processes (distributed topology)."""
+    application = create_app(build=lambda settings: bootstrap(settings, roles=frozenset()))
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    role: str = typer.Argument(..., help=f"one of: {', '.join(sorted(ROLES))}"),
+) -> None:
+    """Runs one part of the system alone (any number of replicas); SIGTERM stops it gracefully."""
+    if role not in ROLES:
+        raise typer.BadParameter(f"{role!r} is not one of {', '.join(sorted(ROLES))}", param_hint="ROLE")
+    asyncio.run(_run(bootstrap(Settings(), roles=frozenset({role}))))
+
+
+async def _run(runtime: Runtime) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stopping.set)
+    await runtime.start()
+    logging.getLogger(__name__).warning("worker running: %s", ", ".join(w.name for w in runtime.workers))
+    await stopping.wait()
+    await runtime.stop()  # in-flight handlers finish; nothing unfinished is acknowledged
 
 
 database = typer.Typer(help="The event stores' and read models' schemas.", no_args_is_help=True)

@@ -18,6 +18,7 @@ class InventoryService(Service):
         super().__init__(env)
         self.faults = faults
 
+    @retry_on_conflict
     def catalogue(self, book_id: str, title: str, price: int, stock: int) -> None:
         if not self.find(Book.create_id(book_id), Book):
             self.save(Book(book_id=book_id, title=title, price=price, stock=stock))

@@ -19,6 +19,7 @@ class PaymentsService(Service):
         self.faults = faults
         self.gateway = gateway
 
+    @retry_on_conflict
     def open_account(self, customer_id: str, name: str, email: str, credit_limit: int, e_money: int) -> None:
         if not self.find(Account.create_id(customer_id), Account):
             self.save(Account(customer_id, name, email, credit_limit, e_money))

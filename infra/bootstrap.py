@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -20,16 +21,17 @@ from handlers.messages import Envelope
 from handlers.orchestrator import OrchestratorService
 from handlers.orders import OrdersService
 from handlers.payments import PaymentsService
-from handlers.ports import Carrier, Notifier, PaymentGateway
+from handlers.ports import Carrier, FaultInjector, Notifier, PaymentGateway
 from handlers.retry import RetryPolicy
 from handlers.service import Service
 from handlers.services import Services
 from handlers.shipping import ShippingService
 from infra.eventstore import service_env
+from infra.faults import DatabaseFaults
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
-from infra.pgstore import create_schemas
+from infra.pgstore import create_schemas, one_at_a_time
 from infra.rabbitmq import REPLIES, RabbitBus, RabbitConsumer
-from infra.readstore import Positions, create_read_engine
+from infra.readstore import Positions, create_read_engine, create_read_tables
 from infra.redis_streams import RedisConsumer, RedisStreams
 from infra.relay import Brokers, Relay
 from infra.seed import seed
@@ -39,6 +41,7 @@ from projections.catalog import PROJECTIONS
 
 log = logging.getLogger(__name__)
 PROJECTOR = "projections"
+ROLES = frozenset({*SERVICE_GROUPS, ORCHESTRATOR, "projector"})
 SERVICE_NAMES = tuple(
     service.name for service in (OrdersService, InventoryService, PaymentsService, ShippingService, OrchestratorService)
 )
@@ -55,7 +58,7 @@ class Runtime:
 
     settings: Settings
     services: Services
-    faults: InMemoryFaults
+    faults: DatabaseFaults
     engine: Engine
     positions: Positions
     workers: list[Runnable]
@@ -71,7 +74,7 @@ class Runtime:
         self._stopping.clear()
         if self.brokers.rabbitmq:
             await self.brokers.rabbitmq.connect((*(f"commands.{group}" for group in SERVICE_GROUPS), REPLIES))
-        self._threads = ThreadPoolExecutor(max_workers=len(self.workers), thread_name_prefix="cloudmart")
+        self._threads = ThreadPoolExecutor(max_workers=max(1, len(self.workers)), thread_name_prefix="cloudmart")
         self._tasks = [
             asyncio.create_task(worker.run(self._stopping, self._threads), name=worker.name) for worker in self.workers
         ]
@@ -138,7 +141,7 @@ async def _outcome(check: Callable[[], Awaitable[object]]) -> str:
 
 def build_services(
     settings: Settings,
-    faults: InMemoryFaults,
+    faults: FaultInjector,
     clock: Callable[[], datetime] = utc_now,
     gateway: PaymentGateway | None = None,
     carrier: Carrier | None = None,
@@ -160,41 +163,52 @@ def build_services(
 
 
 def bootstrap(
-    settings: Settings, clock: Callable[[], datetime] = utc_now, stopped: frozenset[str] = frozenset()
+    settings: Settings,
+    clock: Callable[[], datetime] = utc_now,
+    roles: frozenset[str] = ROLES,
+    stopped: frozenset[str] = frozenset(),
 ) -> Runtime:
-    """Everything one process runs; the services named in ``stopped`` consume and relay nothing."""
+    """What one process runs: the workers of ``roles`` (all by default; none for an API-only
+    process), except those of the roles ``stopped`` (to see what happens when one is down)."""
     if settings.admin_token == DEV_ADMIN_TOKEN:
         log.warning("CLOUDMART_ADMIN_TOKEN is not set: admin routes accept the development token %r", DEV_ADMIN_TOKEN)
-    faults = InMemoryFaults()
     engine = create_read_engine(settings)
-    if settings.is_postgres:
-        create_schemas(engine, SERVICE_NAMES)
-    services = build_services(settings, faults, clock)
+    faults = DatabaseFaults(engine)
+    with one_at_a_time(engine) if settings.is_postgres else nullcontext():
+        _create_tables(settings, engine)
+        faults.create_table()
+        services = build_services(settings, faults, clock)
+        if settings.seed_data:
+            seed(services)
     positions = Positions(engine)
     doorbell = Doorbell()
     for app in services.by_name().values():
         app.saved_listeners.append(doorbell.ring)
-    if settings.seed_data:
-        seed(services)
     brokers = Brokers(
         RedisStreams(settings.redis_url, settings.namespace) if settings.redis_url else None,
         RabbitBus(settings.rabbitmq_url, settings.namespace) if settings.rabbitmq_url else None,
     )
     workers = _workers(settings, services, engine, positions, doorbell, clock, brokers)
-    kept = [worker for worker in workers if not any(serves(worker.name, service) for service in stopped)]
+    kept = [worker for worker in workers if role_of(worker.name) in roles - stopped]
     return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers)
 
 
 def upgrade_database(settings: Settings) -> list[str]:
     """Creates whatever is missing (schemas, event tables, read-model tables); safe to run at every start."""
     engine = create_read_engine(settings)
-    if settings.is_postgres:
-        create_schemas(engine, SERVICE_NAMES)
-    services = build_services(settings, InMemoryFaults())
+    with one_at_a_time(engine) if settings.is_postgres else nullcontext():
+        _create_tables(settings, engine)
+        services = build_services(settings, InMemoryFaults())
     for app in services.by_name().values():
         app.close()
     engine.dispose()
     return [f"{name}: event store ready" for name in SERVICE_NAMES] + ["read models: tables ready"]
+
+
+def _create_tables(settings: Settings, engine: Engine) -> None:
+    create_read_tables(engine)
+    if settings.is_postgres:
+        create_schemas(engine, SERVICE_NAMES)
 
 
 def _workers(
@@ -246,10 +260,17 @@ def _not_carried_by(brokers: Brokers) -> Callable[[Envelope], bool]:
     return lambda record: not brokers.carries(record)
 
 
-def serves(worker_name: str, service: str) -> bool:
-    """Whether a worker (``inventory``, ``redis:inventory``, ``rabbitmq:commands.inventory``, ``relay:inventory``)
-    works for ``service``."""
-    return worker_name.split(":")[-1].split(".")[-1] == service
+def role_of(worker_name: str) -> str:
+    """The part of the system a worker belongs to: ``redis:inventory``, ``rabbitmq:commands.inventory``
+    and ``relay:inventory`` are inventory's; the notifier is the order service's, the saga timer the
+    orchestrator's."""
+    special = {
+        PROJECTOR: "projector",
+        "saga-timer": ORCHESTRATOR,
+        NOTIFIER: "orders",
+        f"rabbitmq:{REPLIES}": ORCHESTRATOR,
+    }
+    return special.get(worker_name) or worker_name.split(":")[-1].split(".")[-1]
 
 
 def _bind(handler: Callable[[Services, object], None], services: Services) -> Callable[[object], None]:

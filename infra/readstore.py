@@ -25,9 +25,14 @@ def create_read_engine(settings: Settings) -> Engine:
         event.listen(engine, "connect", _tune_sqlite)
     else:
         url = make_url(settings.database_url).set(drivername="postgresql+psycopg")
-        engine = create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
-    metadata.create_all(engine)
+        engine = create_engine(
+            url, pool_size=settings.read_pool_size, max_overflow=settings.read_max_overflow, pool_pre_ping=True
+        )
     return engine
+
+
+def create_read_tables(engine: Engine) -> None:
+    metadata.create_all(engine)
 
 
 def _tune_sqlite(connection: Any, _: Any) -> None:
