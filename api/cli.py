@@ -29,19 +29,21 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="log every 
 def serve(
     host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
+    access_log: bool = typer.Option(True, help="log every request"),
 ) -> None:
     """Runs the HTTP API together with every service in one process (settings from CLOUDMART_*)."""
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=access_log)
 
 
 @app.command()
 def api(
     host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     port: int = typer.Option(8000, envvar="PORT", help="port to listen on"),
+    access_log: bool = typer.Option(True, help="log every request"),
 ) -> None:
     """Runs the HTTP API alone; the services run in `cloudmart worker` processes (distributed topology)."""
     application = create_app(build=lambda settings: bootstrap(settings, roles=frozenset()))
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=access_log)
 
 
 @app.command()

@@ -38,7 +38,7 @@ from rich.table import Table
 CUSTOMERS = ("customer-001", "customer-002")
 BOOKS = (("book-123", 3500), ("book-789", 2800))
 FINAL_STATES = ("COMPLETED", "FAILED")
-FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.02, 0.05
+FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.1, 0.25  # coarse enough not to be most of the load
 BUDGET_POST_MS, BUDGET_ORDERS_PER_MINUTE, BUDGET_CONCURRENCY = 500, 100, 50
 
 console = Console()
