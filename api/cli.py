@@ -76,3 +76,7 @@ def upgrade() -> None:
     """Creates the schemas and tables the configured database lacks (idempotent; serve does it too)."""
     for line in upgrade_database(Settings()):
         typer.echo(line)
+
+
+if __name__ == "__main__":
+    app()

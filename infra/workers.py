@@ -16,7 +16,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from handlers.messages import Envelope, iso
@@ -27,6 +27,7 @@ from projections import queries
 from projections.projection import Projection
 
 log = logging.getLogger(__name__)
+PROJECTOR_LOCK = 7_242_002
 
 
 class Runnable(Protocol):
@@ -131,12 +132,14 @@ class Projector:
         return self.reader.consumer
 
     def step(self) -> int:
-        records, reached = self.reader.read()
-        if records:
-            with self.engine.begin() as connection:
-                for record in records:
-                    for projection in self.projections:
-                        projection.apply(connection, record)
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":  # replicas take turns: each batch is applied once
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTOR_LOCK})
+            records, reached = self.reader.read()
+            for record in records:
+                for projection in self.projections:
+                    projection.apply(connection, record)
+            if records:
                 self.reader.positions.save(connection, self.name, reached)
         return len(records)
 
