@@ -110,25 +110,15 @@ def _replay_of(services: Services, order: CreateOrder, saga_mode: str) -> Accept
 
 
 def placed_order(services: Services, order_id: str) -> dict[str, object] | None:
-    """An order straight from the write side, for the moments before the read models have it."""
+    """An order as it was placed, straight from the write side, for the moments before the read models
+    have it. Its progress is the read models' to tell, so it shows as PENDING until they catch up."""
     order = services.orders.find(Order.create_id(order_id), Order)
     saga = services.orchestrator.saga(order_id)
     if order is not None:
-        details, mode = {f: getattr(order, f) for f in ORDER_FIELDS}, order.saga_mode
-        created, updated = order.created_on, order.modified_on
+        details, mode, placed = {f: getattr(order, f) for f in ORDER_FIELDS}, order.saga_mode, order.created_on
     elif saga is not None:
-        details, mode = {f: saga.order[f] for f in ORDER_FIELDS}, SagaMode.ORCHESTRATION.value
-        created, updated = saga.created_on, saga.modified_on
+        details, mode, placed = {f: saga.order[f] for f in ORDER_FIELDS}, SagaMode.ORCHESTRATION.value, saga.created_on
     else:
         return None
-    status = order.status if order is not None else "PENDING"
-    return {
-        **details,
-        "order_id": order_id,
-        "status": status,
-        "saga_mode": mode,
-        "created_at": iso(created),
-        "updated_at": iso(updated),
-        "cancel_reason": order.cancel_reason if order else None,
-        "tracking_number": order.tracking_number if order else None,
-    }
+    at = iso(placed)
+    return {**details, "order_id": order_id, "status": "PENDING", "saga_mode": mode, "created_at": at, "updated_at": at}
