@@ -190,6 +190,7 @@ def bootstrap(
     )
     workers = _workers(settings, services, engine, positions, doorbell, clock, brokers)
     kept = [worker for worker in workers if role_of(worker.name) in roles - stopped]
+    _close_unused_stores(services, roles)
     return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers)
 
 
@@ -203,6 +204,15 @@ def upgrade_database(settings: Settings) -> list[str]:
         app.close()
     engine.dispose()
     return [f"{name}: event store ready" for name in SERVICE_NAMES] + ["read models: tables ready"]
+
+
+def _close_unused_stores(services: Services, roles: frozenset[str]) -> None:
+    """A process that runs only some services' workers lets go of the other event stores' connections,
+    so that a deployment of many processes stays within PostgreSQL's connection limit."""
+    apps = services.by_name()
+    if roles and roles <= apps.keys():
+        for name in apps.keys() - roles:
+            apps[name].close()
 
 
 def _create_tables(settings: Settings, engine: Engine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -35,21 +36,31 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def procfile() -> dict[str, str]:
+    """The Procfile's processes, name -> command: the first is the API on $PORT, then one per worker role."""
+    lines = (line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
+    return {name.strip(): command.strip() for name, command in lines}
+
+
 @contextmanager
 def processes(
     environment: dict[str, str], port: int, log_dir: Path
 ) -> Iterator[dict[str, list[subprocess.Popen[bytes]]]]:
-    def start(role: str, *arguments: str) -> subprocess.Popen[bytes]:
-        log = (log_dir / f"{role}-{len(started.get(role, []))}.log").open("wb")
-        command = [sys.executable, "-m", "api.cli", *arguments]
+    """The Procfile topology as ``honcho start -c <every worker>=2`` runs it, each process ours to kill."""
+    commands = procfile()
+    api, *workers = commands
+    environment = {**environment, "PORT": str(port), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        log = (log_dir / f"{name}-{len(started.get(name, []))}.log").open("wb")
+        command = shlex.split(commands[name].replace("$PORT", str(port)))
         return subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
 
     started: dict[str, list[subprocess.Popen[bytes]]] = {}
     try:
-        started["api"] = [start("api", "api", "--port", str(port), "--no-access-log")]
-        for role in ROLES:
-            for _ in range(REPLICAS):
-                started.setdefault(role, []).append(start(role, "worker", role))
+        started["api"] = [start(api)]
+        for name in workers:
+            started[name] = [start(name) for _ in range(REPLICAS)]
         yield started
     finally:
         for process in (p for group in started.values() for p in group):
@@ -78,8 +89,11 @@ async def distributed_system(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncC
             "CLOUDMART_STEP_TIMEOUT_SECONDS": "2",
             "CLOUDMART_RETRY_BACKOFF_SECONDS": "0.05",
             "CLOUDMART_REDIS_CLAIM_IDLE_MS": "1000",
+            # 13 processes share PostgreSQL's 100 connections: open them only when needed.
+            "CLOUDMART_POSTGRES_POOL_SIZE": "0",
+            "CLOUDMART_POSTGRES_MAX_OVERFLOW": "2",
             "CLOUDMART_READ_POOL_SIZE": "1",
-            "CLOUDMART_READ_MAX_OVERFLOW": "4",
+            "CLOUDMART_READ_MAX_OVERFLOW": "2",
         }
         port = free_port()
         with processes(environment, port, tmp_path) as started:
@@ -126,6 +140,7 @@ async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_ke
             )
             assert response.status_code == 201
         first = await place_orders(http, ORDERS // 2)
+        assert set(started) == {"api", *ROLES}
         for role in ROLES:
             started[role][0].kill()  # SIGKILL: no goodbye, unacknowledged work left behind
         order_ids = first + await place_orders(http, ORDERS - len(first))
