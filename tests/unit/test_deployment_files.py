@@ -189,11 +189,13 @@ def settings_of(service: dict[str, Any]) -> Settings:
     return Settings(**{fields[key]: value for key, value in service["environment"].items() if key in fields})
 
 
-def connections_at_worst(settings: Settings) -> int:
-    """What one process can open: each service's event-store pool full, and its read-model pool full."""
+def connections_at_worst(settings: Settings, container: str) -> int:
+    """What one process can open: its event-store pools full (a worker keeps only its own service's), and its
+    read-model pool full."""
+    stores = (container,) if container in SERVICE_NAMES else SERVICE_NAMES
     event_stores = sum(
         int(env["POSTGRES_POOL_SIZE"]) + int(env["POSTGRES_MAX_OVERFLOW"])
-        for env in (service_env(settings, name) for name in SERVICE_NAMES)
+        for env in (service_env(settings, name) for name in stores)
     )
     read_models = create_read_engine(settings).pool
     assert isinstance(read_models, QueuePool), read_models
@@ -210,7 +212,7 @@ def test_the_worst_case_postgresql_connections_fit(services: dict[str, Any], mon
     """Every pool of every replica full at once (migrate included) still leaves room under max_connections."""
     for variable in [name for name in os.environ if name.startswith("CLOUDMART_")]:
         monkeypatch.delenv(variable)
-    per_process = {name: connections_at_worst(settings_of(services[name])) for name in APPLICATION}
+    per_process = {name: connections_at_worst(settings_of(services[name]), name) for name in APPLICATION}
     worst = sum(services[name]["deploy"]["replicas"] * per_process[name] for name in APPLICATION)
     command = " ".join(services["postgres"].get("command") or [])
     match = re.search(r"max_connections=(\d+)", command)
