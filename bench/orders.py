@@ -29,6 +29,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 import httpx
 from rich.console import Console
@@ -40,6 +41,7 @@ BOOKS = (("book-123", 3500), ("book-789", 2800))
 FINAL_STATES = ("COMPLETED", "FAILED")
 FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.1, 0.25  # coarse enough not to be most of the load
 BUDGET_POST_MS, BUDGET_ORDERS_PER_MINUTE, BUDGET_CONCURRENCY = 500, 100, 50
+MEMORY_LIMIT_KB = 512 * 1024
 
 console = Console()
 progress_console = Console(stderr=True)
@@ -343,6 +345,29 @@ def print_report(context: dict[str, object], results: list[Figures]) -> None:
     print_header(context)
     print_table("Results", RESULT_LABELS, {result.mode: results_rows(result) for result in results})
     print_table("Headroom against the spec's budget", BUDGET_LABELS, {r.mode: budget_rows(r) for r in results})
+    print_memory(cloudmart_memory())
+
+
+def cloudmart_memory() -> dict[str, int]:
+    """Resident memory (KB) of this machine's cloudmart processes after the run, by command line."""
+    memory = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            command = status.with_name("cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            resident = next(line for line in status.read_text().splitlines() if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            continue
+        if " cloudmart " in f" {command} " or "/cloudmart " in command:
+            memory[f"{status.parent.name} {command.split('cloudmart', 1)[1].strip()}"] = int(resident.split()[1])
+    return memory
+
+
+def print_memory(memory: dict[str, int]) -> None:
+    if memory:
+        limit = "within" if max(memory.values()) < MEMORY_LIMIT_KB else "OVER"
+        console.print(f"resident memory of the cloudmart processes here ({limit} the spec's 512 MB each):")
+        for process, kilobytes in sorted(memory.items(), key=lambda item: -item[1]):
+            console.print(f"  {kilobytes / 1024:7.1f} MB  {process}")
 
 
 def write_json(path: str, context: dict[str, object], results: list[Figures]) -> None:
