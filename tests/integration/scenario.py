@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -83,3 +83,22 @@ async def step_of(http: httpx.AsyncClient, order_id: str, name: str, **expected:
         return step if step and all(step.get(k) == v for k, v in expected.items()) else None
 
     return await eventually(matches)
+
+
+async def time_out_every_attempt(
+    http: httpx.AsyncClient,
+    clock: FrozenDateTimeFactory,
+    order_id: str,
+    step: str,
+    step_timeout: float,
+    while_in_flight: Callable[[int], Awaitable[object]] | None = None,
+) -> None:
+    """Moves the frozen clock past each of the step's three deadlines and past the backoffs between them."""
+    for attempt in (1, 2, 3):
+        await step_of(http, order_id, step, attempts=attempt, status="IN_PROGRESS")
+        if while_in_flight is not None:
+            await while_in_flight(attempt)
+        clock.tick(step_timeout + 1)
+        if attempt < 3:
+            await step_of(http, order_id, step, attempts=attempt, status="TIMED_OUT")
+            clock.tick(1)  # past the retry's backoff

@@ -21,7 +21,16 @@ from infra.redis_streams import RedisConsumer
 from infra.settings import Settings
 from tests.conftest import TIMINGS
 from tests.infrastructure import borrowed_infrastructure
-from tests.integration.scenario import compensations, frozen_clock, get, place, settled_saga, states, step_of
+from tests.integration.scenario import (
+    compensations,
+    frozen_clock,
+    get,
+    place,
+    settled_saga,
+    states,
+    step_of,
+    time_out_every_attempt,
+)
 from tests.support import eventually
 
 STEP_TIMEOUT = TIMINGS["step_timeout_seconds"]
@@ -177,13 +186,14 @@ async def test_a_poison_command_is_dead_lettered_and_its_saga_compensates(settin
     async with running(settings, break_the_gateway) as (runtime, http):
         with frozen_clock(runtime) as clock:
             order_id = await place(http, "orchestration", "customer-001", "book-123")
-            for attempt in (1, 2, 3):
-                await step_of(http, order_id, "process_payment", attempts=attempt, status="IN_PROGRESS")
-                await eventually(lambda n=attempt: _dead_letters_reach(runtime, n))
-                clock.tick(STEP_TIMEOUT + 1)
-                if attempt < 3:
-                    await step_of(http, order_id, "process_payment", attempts=attempt, status="TIMED_OUT")
-                    clock.tick(1)
+            await time_out_every_attempt(
+                http,
+                clock,
+                order_id,
+                "process_payment",
+                STEP_TIMEOUT,
+                while_in_flight=lambda attempt: eventually(lambda: _dead_letters_reach(runtime, attempt)),
+            )
             saga = await settled_saga(http, order_id)
 
         assert states(saga)[-2:] == ["COMPENSATION_STARTED", "FAILED"]
@@ -199,12 +209,7 @@ async def test_a_stopped_service_makes_the_step_time_out_three_times_then_compen
     async with running(settings, stopped=frozenset({"payments"})) as (runtime, http):
         with frozen_clock(runtime) as clock:
             order_id = await place(http, "orchestration", "customer-001", "book-123")
-            for attempt in (1, 2, 3):
-                await step_of(http, order_id, "process_payment", attempts=attempt, status="IN_PROGRESS")
-                clock.tick(STEP_TIMEOUT + 1)
-                if attempt < 3:
-                    await step_of(http, order_id, "process_payment", attempts=attempt, status="TIMED_OUT")
-                    clock.tick(1)
+            await time_out_every_attempt(http, clock, order_id, "process_payment", STEP_TIMEOUT)
             await step_of(http, order_id, "refund_payment", status="IN_PROGRESS")
             assert (await get(http, f"/sagas/{order_id}"))["status"] == "COMPENSATION_STARTED"
 

@@ -9,7 +9,17 @@ import pytest
 from fastapi import FastAPI
 from freezegun.api import FrozenDateTimeFactory
 
-from tests.integration.scenario import compensations, frozen_clock, get, inject, place, settled_saga, states, step_of
+from tests.integration.scenario import (
+    compensations,
+    frozen_clock,
+    get,
+    inject,
+    place,
+    settled_saga,
+    states,
+    step_of,
+    time_out_every_attempt,
+)
 
 STEP_TIMEOUT = 2.0  # the settings fixture's
 
@@ -26,12 +36,7 @@ async def test_a_payment_service_that_never_answers_is_tried_three_times_then_co
     await inject(client, "payment", "timeout", times=3)
     order_id = await place(client, "orchestration", "customer-001", "book-123")
 
-    for attempt in (1, 2, 3):
-        await step_of(client, order_id, "process_payment", attempts=attempt, status="IN_PROGRESS")
-        clock.tick(STEP_TIMEOUT + 1)
-        if attempt < 3:
-            await step_of(client, order_id, "process_payment", attempts=attempt, status="TIMED_OUT")
-            clock.tick(1)  # past the retry's backoff
+    await time_out_every_attempt(client, clock, order_id, "process_payment", STEP_TIMEOUT)
     saga = await settled_saga(client, order_id)
 
     assert states(saga) == ["STARTED", "ORDER_CREATED", "STOCK_RESERVED", "COMPENSATION_STARTED", "FAILED"]
@@ -126,12 +131,7 @@ async def test_a_carrier_that_never_answers_gets_its_shipment_cancelled_before_e
     await inject(client, "shipping", "timeout", times=3)
     order_id = await place(client, "orchestration", "customer-001", "book-123")
 
-    for attempt in (1, 2, 3):
-        await step_of(client, order_id, "arrange_shipping", attempts=attempt, status="IN_PROGRESS")
-        clock.tick(STEP_TIMEOUT + 1)
-        if attempt < 3:
-            await step_of(client, order_id, "arrange_shipping", attempts=attempt, status="TIMED_OUT")
-            clock.tick(1)
+    await time_out_every_attempt(client, clock, order_id, "arrange_shipping", STEP_TIMEOUT)
     saga = await settled_saga(client, order_id)
 
     assert states(saga)[-2:] == ["COMPENSATION_STARTED", "FAILED"]
