@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
+import os
 import signal
+import time
+from pathlib import Path
 
 import typer
 import uvicorn
@@ -56,6 +61,10 @@ def worker(
     asyncio.run(_run(bootstrap(Settings(), roles=frozenset({role}))))
 
 
+HEARTBEAT = Path(os.environ.get("CLOUDMART_HEARTBEAT_FILE", "/tmp/cloudmart-worker.heartbeat"))
+HEARTBEAT_SECONDS, STALE_SECONDS = 5.0, 30.0
+
+
 async def _run(runtime: Runtime) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -63,8 +72,21 @@ async def _run(runtime: Runtime) -> None:
         loop.add_signal_handler(signal_number, stopping.set)
     await runtime.start()
     logging.getLogger(__name__).warning("worker running: %s", ", ".join(w.name for w in runtime.workers))
-    await stopping.wait()
+    while not stopping.is_set():
+        if runtime.alive:
+            HEARTBEAT.touch()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), HEARTBEAT_SECONDS)
     await runtime.stop()  # in-flight handlers finish; nothing unfinished is acknowledged
+
+
+@app.command("worker-health")
+def worker_health() -> None:
+    """Exits non-zero unless this machine's worker has beaten its heart in the last 30 s (a container healthcheck)."""
+    age = time.time() - HEARTBEAT.stat().st_mtime if HEARTBEAT.exists() else math.inf
+    if age > STALE_SECONDS:
+        typer.echo(f"no heartbeat for {age:.0f} s", err=True)
+        raise typer.Exit(1)
 
 
 database = typer.Typer(help="The event stores' and read models' schemas.", no_args_is_help=True)

@@ -79,6 +79,11 @@ class Runtime:
             asyncio.create_task(worker.run(self._stopping, self._threads), name=worker.name) for worker in self.workers
         ]
 
+    @property
+    def alive(self) -> bool:
+        """Whether every worker loop is still running."""
+        return all(not task.done() for task in self._tasks)
+
     async def stop(self) -> None:
         self._stopping.set()
         self.doorbell.ring()
@@ -185,12 +190,13 @@ def bootstrap(
     for app in services.by_name().values():
         app.saved_listeners.append(doorbell.ring)
     brokers = Brokers(
-        RedisStreams(settings.redis_url, settings.namespace) if settings.redis_url else None,
-        RabbitBus(settings.rabbitmq_url, settings.namespace) if settings.rabbitmq_url else None,
+        RedisStreams(settings.redis_url, settings.namespace, settings.partitions) if settings.redis_url else None,
+        RabbitBus(settings.rabbitmq_url, settings.namespace, settings.partitions) if settings.rabbitmq_url else None,
     )
     workers = _workers(settings, services, engine, positions, doorbell, clock, brokers)
     kept = [worker for worker in workers if role_of(worker.name) in roles - stopped]
-    _close_unused_stores(services, roles)
+    if brokers.redis and brokers.rabbitmq:  # otherwise the consumers read the other services' logs
+        _close_unused_stores(services, roles)
     return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers)
 
 

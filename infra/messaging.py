@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -95,6 +96,11 @@ def decode(body: bytes) -> Envelope:
         causation_id=wire["causationId"],
         target=wire["target"],
     )
+
+
+def partition_of(order_id: str, partitions: int) -> int:
+    """The partition that carries every message about ``order_id``: one consumer at a time, in order."""
+    return zlib.crc32(order_id.encode()) % partitions
 
 
 def camel(name: str) -> str:

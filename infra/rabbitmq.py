@@ -1,8 +1,10 @@
-"""Orchestration over RabbitMQ: a durable command queue per service and a reply queue for the orchestrator.
+"""Orchestration over RabbitMQ: command queues per service and reply queues for the orchestrator.
 
-Messages are persistent and published with confirms; consumers ack by hand after the handler
-succeeded (prefetch 1 keeps each queue in order). A message that fails three times is rejected
-into the dead-letter queue; its saga then times out and compensates instead of hanging.
+Each route is split into partitions by order id; every partition queue has a single active
+consumer (RabbitMQ's ``x-single-active-consumer``), so replicas share the partitions while each
+order's messages are handled one at a time, in order. Messages are persistent and published
+with confirms; consumers ack by hand after the handler succeeded. A message that fails three
+times is rejected into the dead-letter queue; its saga then times out and compensates.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from domain.saga import OrderSaga
 from handlers.messages import Envelope
-from infra.messaging import decode, encode
+from infra.messaging import decode, encode, partition_of
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 3
@@ -26,13 +28,17 @@ REPLIES = "replies"
 
 
 class RabbitBus:
-    def __init__(self, url: str, namespace: str) -> None:
+    def __init__(self, url: str, namespace: str, partitions: int) -> None:
         self.url = url
         self.namespace = namespace
+        self.partitions = partitions
         self.connection: AbstractRobustConnection | None = None
 
     def queue_name(self, route: str) -> str:
         return f"{self.namespace}.{route}"
+
+    def partition_queues(self, route: str) -> list[str]:
+        return [self.queue_name(f"{route}.{partition}") for partition in range(self.partitions)]
 
     async def connect(self, routes: tuple[str, ...]) -> None:
         self.connection = await aio_pika.connect_robust(self.url)
@@ -41,11 +47,11 @@ class RabbitBus:
         dead = await self.channel.declare_exchange(f"{self.namespace}.dlx", aio_pika.ExchangeType.FANOUT, durable=True)
         dead_letters = await self.channel.declare_queue(self.queue_name("dead-letters"), durable=True)
         await dead_letters.bind(dead)
+        arguments = {"x-dead-letter-exchange": dead.name, "x-single-active-consumer": True}
         for route in routes:
-            queue = await self.channel.declare_queue(
-                self.queue_name(route), durable=True, arguments={"x-dead-letter-exchange": dead.name}
-            )
-            await queue.bind(self.exchange, routing_key=route)
+            for partition, name in enumerate(self.partition_queues(route)):
+                queue = await self.channel.declare_queue(name, durable=True, arguments=arguments)
+                await queue.bind(self.exchange, routing_key=f"{route}.{partition}")
 
     async def publish(self, route: str, message: Envelope) -> None:
         await self.exchange.publish(
@@ -57,7 +63,7 @@ class RabbitBus:
                 correlation_id=str(OrderSaga.create_id(message.order_id)),
                 type=message.type,
             ),
-            routing_key=route,
+            routing_key=f"{route}.{partition_of(message.order_id, self.partitions)}",
         )
 
     async def check(self) -> None:
@@ -70,7 +76,7 @@ class RabbitBus:
 
 
 class RabbitConsumer:
-    """Consumes one queue; replicas of it compete for the messages."""
+    """Consumes every partition of one route; RabbitMQ lets one replica at a time have each partition."""
 
     def __init__(self, bus: RabbitBus, route: str, handle: Callable[[Envelope], None]) -> None:
         self.bus = bus
@@ -81,11 +87,12 @@ class RabbitConsumer:
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
         channel = await self.bus.connection.channel()  # type: ignore[union-attr]
         await channel.set_qos(prefetch_count=1)
-        queue = await channel.get_queue(self.bus.queue_name(self.route))
         self.thread = thread
-        tag = await queue.consume(self._process)
+        queues = [await channel.get_queue(name) for name in self.bus.partition_queues(self.route)]
+        tags = [(queue, await queue.consume(self._process)) for queue in queues]
         await stopping.wait()
-        await queue.cancel(tag)
+        for queue, tag in tags:
+            await queue.cancel(tag)
         await channel.close()
 
     async def _process(self, incoming: AbstractIncomingMessage) -> None:

@@ -1,16 +1,21 @@
-"""Choreography over Redis Streams: one stream of the services' events, a consumer group per service.
+"""Choreography over Redis Streams: the services' events in partitioned streams, a consumer group per service.
 
-Delivery is at-least-once: an entry is acknowledged only after its handler succeeded; one left
-pending by a consumer that died is reclaimed (XAUTOCLAIM) once it has been idle long enough; one
-that keeps failing goes to a dead-letter stream. Every handler is idempotent.
+Every order's events go through one partition (by order id). Within a service's group, each
+partition is leased to one member at a time, which handles it in order; the members of a group
+share the partitions evenly, and a member that dies loses its leases when they expire, so
+another takes its partitions over together with what it left pending. Delivery is at least
+once: an entry is acknowledged only after its handler succeeded, a failed one is retried, and
+one that keeps failing goes to a dead-letter stream. Every handler is idempotent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 
@@ -18,34 +23,56 @@ from redis import asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from handlers.messages import Envelope
-from infra.messaging import decode, encode
+from infra.messaging import decode, encode, partition_of
 
 log = logging.getLogger(__name__)
 MAX_DELIVERIES = 3
+LEASE_MS = 5000
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+# Takes the lease if free (2) or renews it if ours (1); someone else's stays theirs (0).
+_HOLD = """
+local owner = redis.call('GET', KEYS[1])
+if not owner then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0
+"""
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 class RedisStreams:
-    def __init__(self, url: str, namespace: str) -> None:
+    def __init__(self, url: str, namespace: str, partitions: int) -> None:
         self.client = aioredis.from_url(url)
-        self.events = f"{namespace}:events"
+        self.namespace = namespace
+        self.partitions = partitions
         self.dead_letters = f"{namespace}:dead-letters"
 
+    def stream(self, partition: int) -> str:
+        return f"{self.namespace}:events:{partition}"
+
+    @property
+    def streams(self) -> list[str]:
+        return [self.stream(partition) for partition in range(self.partitions)]
+
     async def publish(self, message: Envelope) -> None:
-        await self.client.xadd(self.events, {"envelope": encode(message)})
+        stream = self.stream(partition_of(message.order_id, self.partitions))
+        await self.client.xadd(stream, {"envelope": encode(message)})
 
     async def ensure_group(self, group: str) -> None:
-        try:
-            await self.client.xgroup_create(self.events, group, id="0", mkstream=True)
-        except ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
+        for stream in self.streams:
+            try:
+                await self.client.xgroup_create(stream, group, id="0", mkstream=True)
+            except ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
 
     async def close(self) -> None:
         await self.client.aclose()
 
 
 class RedisConsumer:
-    """One member of a service's consumer group; any number of them share the group's work."""
+    """One member of a service's consumer group; any number of them share the group's partitions."""
 
     def __init__(
         self, streams: RedisStreams, group: str, handle: Callable[[Envelope], None], claim_idle_ms: int
@@ -55,45 +82,109 @@ class RedisConsumer:
         self.handle = handle
         self.claim_idle_ms = claim_idle_ms
         self.name = f"redis:{group}"
-        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self.member = f"{socket.gethostname()}-{os.getpid()}"
+        self.owned: set[int] = set()
+        self.stalled: set[int] = set()
+        self.hold = streams.client.register_script(_HOLD)
+        self.release = streams.client.register_script(_RELEASE)
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
         await self.streams.ensure_group(self.group)
-        while not stopping.is_set():
-            try:
-                for entry_id, fields in await self._reclaimed() + await self._new_entries():
-                    await self._process(entry_id, fields, thread)
-            except (ConnectionError, OSError) as error:
-                log.warning("%s: Redis unavailable (%s); retrying", self.name, error)
-                await asyncio.sleep(1)
+        try:
+            while not stopping.is_set():
+                try:
+                    await self._step(thread)
+                except (ConnectionError, OSError) as error:
+                    log.warning("%s: Redis unavailable (%s); retrying", self.name, error)
+                    await asyncio.sleep(1)
+        finally:
+            await self._let_go(set(self.owned))
 
-    async def _new_entries(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        answer = await self.streams.client.xreadgroup(
-            self.group, self.consumer, {self.streams.events: ">"}, count=50, block=100
-        )
-        return [entry for _, entries in answer for entry in entries]
+    async def _step(self, thread: Executor) -> None:
+        taken_over = await self._balance()
+        if not self.owned:
+            await asyncio.sleep(0.1)
+            return
+        for partition in sorted(self.owned):
+            idle = 0 if partition in taken_over else self.claim_idle_ms
+            await self._handle_in_order(partition, await self._reclaimed(partition, idle), thread)
+        for stream, entries in await self._new_entries():
+            await self._handle_in_order(self._partition(stream), entries, thread)
 
-    async def _reclaimed(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    async def _handle_in_order(self, partition: int, entries: list[Entry], thread: Executor) -> None:
+        """Handles a partition's entries in order; one that fails holds back the rest until it is retried."""
+        for entry_id, fields in entries:
+            if not await self._process(partition, entry_id, fields, thread):
+                self.stalled.add(partition)
+                return
+        if entries:
+            self.stalled.discard(partition)
+
+    async def _balance(self) -> set[int]:
+        """Keeps this member's fair share of partitions; returns those it has just taken over."""
+        members_key = f"{self.streams.namespace}:members:{self.group}"
+        now = time.time()
+        await self.streams.client.zadd(members_key, {self.member: now})
+        await self.streams.client.zremrangebyscore(members_key, 0, now - LEASE_MS / 1000)
+        share = math.ceil(self.streams.partitions / max(1, await self.streams.client.zcard(members_key)))
+        taken_over: set[int] = set()
+        for partition in range(self.streams.partitions):
+            if partition in self.owned or len(self.owned) < share:
+                outcome = await self.hold(keys=[self._lease(partition)], args=[self.member, LEASE_MS])
+                if outcome:
+                    self.owned.add(partition)
+                    if outcome == 2:
+                        taken_over.add(partition)
+                else:
+                    self.owned.discard(partition)
+        await self._let_go(set(sorted(self.owned)[share:]))
+        return taken_over
+
+    async def _let_go(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            await self.release(keys=[self._lease(partition)], args=[self.member])
+            self.owned.discard(partition)
+
+    def _lease(self, partition: int) -> str:
+        return f"{self.streams.namespace}:lease:{self.group}:{partition}"
+
+    def _partition(self, stream: bytes | str) -> int:
+        name = stream.decode() if isinstance(stream, bytes) else stream
+        return int(name.rsplit(":", 1)[1])
+
+    async def _new_entries(self) -> list[tuple[bytes, list[Entry]]]:
+        streams = {self.streams.stream(partition): ">" for partition in sorted(self.owned - self.stalled)}
+        if not streams:
+            await asyncio.sleep(0.1)
+            return []
+        answer = await self.streams.client.xreadgroup(self.group, self.member, streams, count=50, block=100)
+        return list(answer or [])
+
+    async def _reclaimed(self, partition: int, min_idle_ms: int) -> list[Entry]:
         _, entries, _ = await self.streams.client.xautoclaim(
-            self.streams.events, self.group, self.consumer, min_idle_time=self.claim_idle_ms, start_id="0-0", count=50
+            self.streams.stream(partition),
+            self.group,
+            self.member,
+            min_idle_time=min_idle_ms,
+            start_id="0-0",
+            count=50,
         )
         return [(entry_id, fields) for entry_id, fields in entries if fields]
 
-    async def _process(self, entry_id: bytes, fields: dict[bytes, bytes], thread: Executor) -> None:
-        client = self.streams.client
+    async def _process(self, partition: int, entry_id: bytes, fields: dict[bytes, bytes], thread: Executor) -> bool:
+        """Handles one entry; False if it stays pending, to be reclaimed and retried."""
+        client, stream = self.streams.client, self.streams.stream(partition)
         try:
             message = decode(fields[b"envelope"])
             await asyncio.get_running_loop().run_in_executor(thread, self.handle, message)
-        except Exception:  # the entry stays pending: reclaimed and retried, dead-lettered if it keeps failing
-            log.exception("%s failed on stream entry %s", self.name, entry_id)
-            if await self._deliveries(entry_id) >= MAX_DELIVERIES:
-                await client.xadd(self.streams.dead_letters, {**fields, b"group": self.group.encode()})
-                await client.xack(self.streams.events, self.group, entry_id)
-            return
-        await client.xack(self.streams.events, self.group, entry_id)
+        except Exception:  # retried after claim_idle_ms; dead-lettered if it keeps failing
+            log.exception("%s failed on %s entry %s", self.name, stream, entry_id)
+            if await self._deliveries(stream, entry_id) < MAX_DELIVERIES:
+                return False
+            await client.xadd(self.streams.dead_letters, {**fields, b"group": self.group.encode()})
+        await client.xack(stream, self.group, entry_id)
+        return True
 
-    async def _deliveries(self, entry_id: bytes) -> int:
-        pending = await self.streams.client.xpending_range(
-            self.streams.events, self.group, min=entry_id, max=entry_id, count=1
-        )
+    async def _deliveries(self, stream: str, entry_id: bytes) -> int:
+        pending = await self.streams.client.xpending_range(stream, self.group, min=entry_id, max=entry_id, count=1)
         return int(pending[0]["times_delivered"]) if pending else MAX_DELIVERIES

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     read_pool_size: int = Field(default=5, ge=1, description="read-model connections kept per process")
     read_max_overflow: int = Field(default=15, ge=0, description="extra read-model connections under load")
     aggregate_cache_size: int = Field(default=1000, ge=0, description="aggregates kept in memory per service")
+    partitions: int = Field(
+        default=4, ge=1, le=64, description="per-order ordering: each order's messages go through one partition"
+    )
     redis_claim_idle_ms: int = Field(default=5000, ge=100, description="reclaim messages a dead consumer left pending")
     saga_mode: SagaMode = SagaMode.CHOREOGRAPHY
     admin_token: str = DEV_ADMIN_TOKEN

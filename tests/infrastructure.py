@@ -58,14 +58,16 @@ async def borrowed_infrastructure() -> AsyncIterator[dict[str, str]]:
             await redis.delete(*keys)
         await redis.aclose()
         channel = await rabbit.channel()
-        for queue in (
-            "dead-letters",
-            "replies",
-            *(f"commands.{s}" for s in ("orders", "inventory", "payments", "shipping")),
-        ):
-            await channel.queue_delete(f"{namespace}.{queue}")
+        for queue in (f"{namespace}.dead-letters", *rabbit_queues(namespace)):
+            await channel.queue_delete(queue)
         for exchange in (namespace, f"{namespace}.dlx"):
             await channel.exchange_delete(exchange)
         await rabbit.close()
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def rabbit_queues(namespace: str, partitions: int = 4) -> list[str]:
+    """The partitioned command and reply queues a test's namespace may have created."""
+    routes = [*(f"commands.{service}" for service in ("orders", "inventory", "payments", "shipping")), "replies"]
+    return [f"{namespace}.{route}.{partition}" for route in routes for partition in range(partitions)]

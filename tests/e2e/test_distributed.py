@@ -86,6 +86,7 @@ async def distributed_system(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncC
             **{k: v for k, v in os.environ.items() if not k.startswith("CLOUDMART_")},
             **{f"CLOUDMART_{key.upper()}": value for key, value in infrastructure.items()},
             "CLOUDMART_ADMIN_TOKEN": ADMIN_TOKEN,
+            "CLOUDMART_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),
             "CLOUDMART_STEP_TIMEOUT_SECONDS": "2",
             "CLOUDMART_RETRY_BACKOFF_SECONDS": "0.05",
             "CLOUDMART_REDIS_CLAIM_IDLE_MS": "1000",
@@ -154,6 +155,13 @@ async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_ke
             )
 
         await eventually(all_over, timeout=240, interval=1)
+        health = subprocess.run(
+            [sys.executable, "-m", "api.cli", "worker-health"],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+            env={**os.environ, "CLOUDMART_HEARTBEAT_FILE": str(tmp_path / "heartbeat")},
+        )
         memory = {
             f"{role}-{i}": resident_kb(p)
             for role, group in started.items()
@@ -165,6 +173,7 @@ async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_ke
         customers = {c: (await http.get(f"/customers/{c}")).json() for c in INITIAL_CREDIT}
         shipments = [(await http.get(f"/shipments/{order_id}")).json().get("status") for order_id in order_ids]
 
+    assert health.returncode == 0, health.stderr
     print("resident memory (MB):", {name: round(kb / 1024) for name, kb in memory.items()})
     assert {order["status"] for order in orders} <= {"COMPLETED", "CANCELLED"}
     completed = [order for order in orders if order["status"] == "COMPLETED"]

@@ -20,7 +20,7 @@ from infra.messaging import to_record
 from infra.redis_streams import RedisConsumer
 from infra.settings import Settings
 from tests.conftest import TIMINGS
-from tests.infrastructure import borrowed_infrastructure
+from tests.infrastructure import borrowed_infrastructure, rabbit_queues
 from tests.integration.scenario import (
     compensations,
     frozen_clock,
@@ -89,10 +89,11 @@ async def drained(runtime: Runtime) -> None:
     assert redis is not None and rabbit is not None
 
     async def quiet() -> bool:
-        groups = await redis.client.xinfo_groups(redis.events)
+        groups = [group for stream in redis.streams for group in await redis.client.xinfo_groups(stream)]
         channel = await rabbit.connection.channel()  # type: ignore[union-attr]
         try:
-            queues = [await channel.declare_queue(rabbit.queue_name(r), passive=True) for r in rabbit_routes()]
+            names = [name for route in rabbit_routes() for name in rabbit.partition_queues(route)]
+            queues = [await channel.declare_queue(name, passive=True) for name in names]
         finally:
             await channel.close()
         idle_redis = all(group["pending"] == 0 and group["lag"] == 0 for group in groups)
@@ -234,13 +235,15 @@ async def test_a_run_leaves_events_in_every_services_table_streams_in_redis_and_
             counts = {s: connection.execute(text(f'SELECT count(*) FROM "{s}".events')).scalar_one() for s in SERVICES}
         redis = runtime.brokers.redis
         assert redis is not None
-        groups = {group["name"].decode() for group in await redis.client.xinfo_groups(redis.events)}
-        stream_length = await redis.client.xlen(redis.events)
+        groups = {
+            group["name"].decode() for stream in redis.streams for group in await redis.client.xinfo_groups(stream)
+        }
+        stream_length = sum([await redis.client.xlen(stream) for stream in redis.streams])
         connection = await aio_pika.connect(settings.rabbitmq_url or "")
         async with connection:
             channel = await connection.channel()
-            for route in rabbit_routes():
-                await channel.declare_queue(f"{settings.namespace}.{route}", passive=True)
+            for name in rabbit_queues(settings.namespace, settings.partitions):
+                await channel.declare_queue(name, passive=True)
 
     assert all(count > 0 for count in counts.values()), counts
     assert groups == {"orders", "inventory", "payments", "shipping"}
