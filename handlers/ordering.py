@@ -62,7 +62,7 @@ def place_order(services: Services, request: PlaceOrder) -> Accepted:
         payment_method=request.payment_method,
         shipping_address=request.shipping_address,
     )
-    replay = _replay_of(services, order, request.saga_mode)
+    replay = _replay_of(services, order, request.saga_mode) if request.idempotency_key else None
     if replay is not None:
         return replay
     accepted = _start(services, order, request.saga_mode)
