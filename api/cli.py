@@ -15,7 +15,7 @@ import typer
 import uvicorn
 
 from api.app import create_app
-from infra.bootstrap import ROLES, Runtime, bootstrap, upgrade_database
+from infra.bootstrap import ROLES, Runtime, bootstrap, check_consistency, upgrade_database
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -87,6 +87,19 @@ def worker_health() -> None:
     if age > STALE_SECONDS:
         typer.echo(f"no heartbeat for {age:.0f} s", err=True)
         raise typer.Exit(1)
+
+
+@app.command("check")
+def check_command() -> None:
+    """Verifies the invariants of DESIGN.md §5 (stock, money, final states, shipments, read models); exit 1 names
+    each violation and the orders involved."""
+    violations = check_consistency(Settings())
+    for violation in violations:
+        typer.echo(str(violation))
+    if violations:
+        typer.echo(f"{len(violations)} violation(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo("every invariant holds")
 
 
 database = typer.Typer(help="The event stores' and read models' schemas.", no_args_is_help=True)

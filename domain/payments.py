@@ -33,6 +33,7 @@ class Account(Aggregate):
         self.name = name
         self.email = email
         self.balances = {PaymentMethod.CREDIT_CARD.value: credit_limit, PaymentMethod.E_MONEY.value: e_money}
+        self.initial = dict(self.balances)
 
     def ensure_funds(self, method: str, amount: int) -> None:
         available = self.balances[method]

@@ -26,6 +26,7 @@ from handlers.retry import RetryPolicy
 from handlers.service import Service
 from handlers.services import Services
 from handlers.shipping import ShippingService
+from infra.consistency import Violation, check
 from infra.eventstore import service_env
 from infra.faults import DatabaseFaults
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
@@ -219,6 +220,18 @@ def _close_unused_stores(services: Services, roles: frozenset[str]) -> None:
     if roles and roles <= apps.keys():
         for name in apps.keys() - roles:
             apps[name].close()
+
+
+def check_consistency(settings: Settings) -> list[Violation]:
+    """The invariants of DESIGN.md §5 against the configured stores; run it while the sagas are quiet."""
+    engine = create_read_engine(settings)
+    services = build_services(settings, InMemoryFaults())
+    try:
+        return check(services, engine)
+    finally:
+        for app in services.by_name().values():
+            app.close()
+        engine.dispose()
 
 
 def _create_tables(settings: Settings, engine: Engine) -> None:

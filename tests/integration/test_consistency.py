@@ -1,0 +1,77 @@
+"""`cloudmart check`: silent on a healthy run, precise about what is wrong after tampering."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from infra.bootstrap import Runtime
+from infra.consistency import Violation, check
+from tests.integration.scenario import inject, place, settled_saga
+from tests.support import eventually
+
+
+async def a_mixed_run(http: httpx.AsyncClient) -> list[str]:
+    await inject(http, "shipping", "fail", times=3)
+    orders = [
+        await place(http, mode, customer, book)
+        for mode in ("choreography", "orchestration")
+        for customer, book in (
+            ("customer-001", "book-789"),
+            ("customer-001", "book-123"),
+            ("customer-002", "book-456"),
+            ("customer-003", "book-789"),
+        )
+    ]
+    for order_id in orders:
+        await settled_saga(http, order_id)
+    return orders
+
+
+async def violations_once_quiet(runtime: Runtime) -> list[Violation]:
+    async def found() -> list[Violation]:
+        return await runtime.query(lambda _: check(runtime.services, runtime.engine))
+
+    async def none_left() -> bool:
+        return not await found()
+
+    await eventually(none_left)
+    return await found()
+
+
+async def test_after_a_mixed_run_with_failures_every_invariant_holds(client: httpx.AsyncClient, app: FastAPI) -> None:
+    await a_mixed_run(client)
+
+    assert await violations_once_quiet(app.state.runtime) == []
+
+
+async def test_a_corrupted_read_model_is_reported_by_name(client: httpx.AsyncClient, app: FastAPI) -> None:
+    runtime: Runtime = app.state.runtime
+    await a_mixed_run(client)
+    await violations_once_quiet(runtime)
+
+    with runtime.engine.begin() as connection:
+        connection.execute(text("UPDATE inventory SET available_stock = 99 WHERE book_id = 'book-789'"))
+    violations = check(runtime.services, runtime.engine)
+
+    assert [str(v) for v in violations] == ["[read models equal the event stores] inventory row of book-789 differs"]
+
+
+async def test_an_inconsistent_event_is_reported_with_the_orders_involved(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    runtime: Runtime = app.state.runtime
+    orders = await a_mixed_run(client)
+    await violations_once_quiet(runtime)
+
+    payments = runtime.services.payments
+    account = payments.account("customer-001")
+    account.debit("order-that-never-was", "credit_card", 500)  # money moves with no payment behind it
+    payments.save(account)
+    violations = check(runtime.services, runtime.engine)
+
+    money = [v for v in violations if v.invariant == "money conserved"]
+    assert len(money) == 1
+    assert "customer-001 credit_card" in money[0].detail
+    assert set(money[0].orders) <= set(orders)
