@@ -80,7 +80,9 @@ def resident_kb(process: subprocess.Popen[bytes]) -> int:
 
 
 @asynccontextmanager
-async def distributed_system(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any]]]:
+async def distributed_system(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any], dict[str, str]]]:
     async with borrowed_infrastructure() as infrastructure:
         environment = {
             **{k: v for k, v in os.environ.items() if not k.startswith("CLOUDMART_")},
@@ -107,7 +109,7 @@ async def distributed_system(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncC
                         return False
 
                 await eventually(ready, timeout=60)
-                yield http, started
+                yield http, started, environment
 
 
 async def place_orders(http: httpx.AsyncClient, count: int) -> list[str]:
@@ -134,7 +136,7 @@ async def place_orders(http: httpx.AsyncClient, count: int) -> list[str]:
 async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_keep_every_invariant(
     tmp_path: Path,
 ) -> None:
-    async with distributed_system(tmp_path) as (http, started):
+    async with distributed_system(tmp_path) as (http, started, environment):
         for service, fault, times in (("shipping", "fail", 3), ("payment", "timeout", 2), ("inventory", "fail", 1)):
             response = await http.post(
                 "/admin/faults", json={"service": service, "fault": fault, "times": times}, headers=ADMIN
@@ -155,6 +157,20 @@ async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_ke
             )
 
         await eventually(all_over, timeout=240, interval=1)
+        checker_env = {**environment, "CLOUDMART_SEED_DATA": "false"}
+
+        async def invariants_hold() -> bool:
+            checked = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "api.cli", "check"],
+                cwd=ROOT,
+                env=checker_env,
+                capture_output=True,
+                check=False,
+            )
+            return checked.returncode == 0
+
+        await eventually(invariants_hold, timeout=60, interval=1)
         health = subprocess.run(
             [sys.executable, "-m", "api.cli", "worker-health"],
             cwd=ROOT,
