@@ -8,14 +8,18 @@ import logging
 import math
 import os
 import signal
+import sys
 import time
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 import uvicorn
 
 from api.app import create_app
-from infra.bootstrap import ROLES, Runtime, bootstrap, check_consistency, upgrade_database
+from infra import audit
+from infra.bootstrap import ROLES, Runtime, bootstrap, check_consistency, open_services, upgrade_database
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -100,6 +104,39 @@ def check_command() -> None:
         typer.echo(f"{len(violations)} violation(s)", err=True)
         raise typer.Exit(1)
     typer.echo("every invariant holds")
+
+
+events = typer.Typer(help="The event stream, straight from the services' event stores.", no_args_is_help=True)
+app.add_typer(events, name="events")
+
+
+class DumpFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@events.command()
+def dump(
+    order: str | None = typer.Option(None, help="only the events about this order id"),
+    event_type: str | None = typer.Option(None, "--type", help="only events of this type, e.g. PaymentRefunded"),
+    since: datetime | None = typer.Option(None, help="only events at or after this time (ISO 8601, UTC if naive)"),
+    service: str | None = typer.Option(None, help="only this service's log: orders, inventory, payments, …"),
+    file_format: DumpFormat = typer.Option(DumpFormat.jsonl, "--format", help="jsonl or csv"),
+) -> None:
+    """Writes every event to standard output, one per line, streaming (memory stays flat)."""
+    with open_services(Settings()) as services:
+        apps = services.by_name()
+        if service is not None and service not in apps:
+            raise typer.BadParameter(f"{service!r} is not one of {', '.join(apps)}", param_hint="--service")
+        chosen = [apps[service]] if service else list(apps.values())
+        moment = since.replace(tzinfo=since.tzinfo or UTC) if since else None
+        selected = (
+            audit.row(record)
+            for record in audit.records(chosen, moment)
+            if (order is None or record.correlation_id == order) and (event_type is None or record.type == event_type)
+        )
+        count = audit.write(selected, sys.stdout, file_format.value)
+    typer.echo(f"{count} events", err=True)
 
 
 database = typer.Typer(help="The event stores' and read models' schemas.", no_args_is_help=True)

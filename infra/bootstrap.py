@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -225,13 +225,22 @@ def _close_unused_stores(services: Services, roles: frozenset[str]) -> None:
 def check_consistency(settings: Settings) -> list[Violation]:
     """The invariants of DESIGN.md §5 against the configured stores; run it while the sagas are quiet."""
     engine = create_read_engine(settings)
+    try:
+        with open_services(settings) as services:
+            return check(services, engine)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def open_services(settings: Settings) -> Iterator[Services]:
+    """The services over the configured stores, for a command that reads them (no workers, no seeding)."""
     services = build_services(settings, InMemoryFaults())
     try:
-        return check(services, engine)
+        yield services
     finally:
         for app in services.by_name().values():
             app.close()
-        engine.dispose()
 
 
 def _create_tables(settings: Settings, engine: Engine) -> None:
