@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -109,11 +110,7 @@ def camel(name: str) -> str:
 
 
 def camel_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {camel(key): camel_keys(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [camel_keys(item) for item in value]
-    return value
+    return _renamed_keys(value, camel)
 
 
 def snake(name: str) -> str:
@@ -121,8 +118,13 @@ def snake(name: str) -> str:
 
 
 def snake_keys(value: Any) -> Any:
+    return _renamed_keys(value, snake)
+
+
+def _renamed_keys(value: Any, rename: Callable[[str], str]) -> Any:
+    """``value`` with every dictionary key, however deep, renamed."""
     if isinstance(value, dict):
-        return {snake(key): snake_keys(item) for key, item in value.items()}
+        return {rename(key): _renamed_keys(item, rename) for key, item in value.items()}
     if isinstance(value, list):
-        return [snake_keys(item) for item in value]
+        return [_renamed_keys(item, rename) for item in value]
     return value
