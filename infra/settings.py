@@ -26,8 +26,8 @@ class Settings(BaseSettings):
     namespace: str = Field(
         default="cloudmart", pattern=r"^[a-z][a-z0-9_-]{0,40}$", description="prefix of Redis keys and RabbitMQ names"
     )
-    postgres_pool_size: int = Field(default=1, ge=0, description="per service event store, per process (0: lazy)")
-    postgres_max_overflow: int = Field(default=3, ge=0)
+    postgres_pool_size: int = Field(default=2, ge=0, description="per service event store, per process (0: lazy)")
+    postgres_max_overflow: int = Field(default=8, ge=0)
     read_pool_size: int = Field(default=5, ge=1, description="read-model connections kept per process")
     read_max_overflow: int = Field(default=15, ge=0, description="extra read-model connections under load")
     aggregate_cache_size: int = Field(default=1000, ge=0, description="aggregates kept in memory per service")
