@@ -206,9 +206,8 @@ def upgrade_database(settings: Settings) -> list[str]:
     engine = create_read_engine(settings)
     with one_at_a_time(engine) if settings.is_postgres else nullcontext():
         _create_tables(settings, engine)
-        services = build_services(settings, InMemoryFaults())
-    for app in services.by_name().values():
-        app.close()
+        with open_services(settings):
+            pass  # opening the services creates their event tables
     engine.dispose()
     return [f"{name}: event store ready" for name in SERVICE_NAMES] + ["read models: tables ready"]
 

@@ -127,7 +127,7 @@ async def test_a_consumer_killed_after_its_effect_but_before_its_ack_has_no_seco
     async with running(settings, die_before_the_first_ack) as (_, http):
         order_id = await place(http, "choreography", "customer-001", "book-123")
         await settled_saga(http, order_id)
-        await eventually(lambda: _async(len(deliveries) == 2))  # reclaimed from the dead consumer's pending list
+        await eventually(lambda: len(deliveries) == 2)  # reclaimed from the dead consumer's pending list
 
         assert deliveries[0] == deliveries[1]
         assert (await get(http, f"/orders/{order_id}"))["status"] == "COMPLETED"
@@ -146,7 +146,7 @@ async def test_a_relay_that_dies_before_recording_its_position_publishes_again_w
 
         with runtime.engine.begin() as connection:  # as if every relay died before saving how far it got
             connection.execute(text("UPDATE positions SET position = 0 WHERE consumer LIKE 'relay:%'"))
-        await eventually(lambda: _async(_relays_caught_up(runtime, heads)))
+        await eventually(lambda: _relays_caught_up(runtime, heads))
         await drained(runtime)
 
         assert await outcome(http, orders) == before
@@ -264,7 +264,3 @@ async def _dead_letters_reach(runtime: Runtime, count: int) -> bool:
         return queue.declaration_result.message_count >= count
     finally:
         await channel.close()
-
-
-async def _async(value: bool) -> bool:
-    return value

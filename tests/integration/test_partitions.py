@@ -46,7 +46,7 @@ async def test_two_replicas_split_the_partitions_and_each_order_is_handled_in_or
             for sequence in range(MESSAGES_PER_ORDER):
                 for order in range(ORDERS):
                     await streams.publish(message(f"order-{order}", sequence))
-            await eventually(lambda: _async(len(handled) == ORDERS * MESSAGES_PER_ORDER), timeout=30)
+            await eventually(lambda: len(handled) == ORDERS * MESSAGES_PER_ORDER, timeout=30)
             stopping.set()
             await asyncio.gather(*replicas)
         await streams.close()
@@ -56,7 +56,3 @@ async def test_two_replicas_split_the_partitions_and_each_order_is_handled_in_or
         by_order.setdefault(order_id, []).append(sequence)
     assert all(sequences == list(range(MESSAGES_PER_ORDER)) for sequences in by_order.values()), by_order
     assert {name for name, _, _ in handled} == {"replica-a", "replica-b"}
-
-
-async def _async(value: bool) -> bool:
-    return value
