@@ -13,7 +13,10 @@ from tests.support import eventually
 
 
 async def a_mixed_run(http: httpx.AsyncClient) -> list[str]:
+    """Both modes, every failure path; the first order alone meets a carrier outage."""
     await inject(http, "shipping", "fail", times=3)
+    carrier_outage = await place(http, "choreography", "customer-001", "book-789")
+    await settled_saga(http, carrier_outage)  # alone, so no other order eats the three injected failures
     orders = [
         await place(http, mode, customer, book)
         for mode in ("choreography", "orchestration")
@@ -26,7 +29,7 @@ async def a_mixed_run(http: httpx.AsyncClient) -> list[str]:
     ]
     for order_id in orders:
         await settled_saga(http, order_id)
-    return orders
+    return [carrier_outage, *orders]
 
 
 async def violations_once_quiet(runtime: Runtime) -> list[Violation]:
