@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from handlers.messages import Envelope, iso, plain
 from handlers.service import Service
-from infra.messaging import camel_keys, to_record
+from infra.messaging import camel_keys, read_log
 
 FIELDS = (
     "id",
@@ -25,7 +25,6 @@ FIELDS = (
     "correlationId",
     "causationId",
 )
-PAGE = 500
 
 
 def records(services: Iterable[Service], since: datetime | None = None) -> Iterator[Envelope]:
@@ -35,13 +34,7 @@ def records(services: Iterable[Service], since: datetime | None = None) -> Itera
 
 
 def _log(service: Service, since: datetime | None) -> Iterator[Envelope]:
-    start = 1
-    while page := service.recorder.select_notifications(start=start, limit=PAGE):
-        for notification in page:
-            record = to_record(service, notification)
-            if since is None or record.occurred_at >= since:
-                yield record
-        start = page[-1].id + 1
+    return (record for record in read_log(service) if since is None or record.occurred_at >= since)
 
 
 def row(record: Envelope) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from infra.faults import DatabaseFaults
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
 from infra.pgstore import create_schemas, one_at_a_time
 from infra.rabbitmq import REPLIES, RabbitBus, RabbitConsumer
-from infra.readstore import Positions, create_read_engine, create_read_tables
+from infra.readstore import PROJECTOR, Positions, create_read_engine, create_read_tables
 from infra.redis_streams import RedisConsumer, RedisStreams
 from infra.relay import Brokers, Relay
 from infra.seed import seed
@@ -41,7 +41,6 @@ from infra.workers import Consumer, Doorbell, LogReader, Projector, Runnable, Sa
 from projections.catalog import PROJECTIONS
 
 log = logging.getLogger(__name__)
-PROJECTOR = "projections"
 ROLES = frozenset({*SERVICE_GROUPS, ORCHESTRATOR, "projector"})
 SERVICE_NAMES = tuple(
     service.name for service in (OrdersService, InventoryService, PaymentsService, ShippingService, OrchestratorService)

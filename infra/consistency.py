@@ -13,6 +13,7 @@ from domain.saga import COMPLETED as SAGA_COMPLETED
 from domain.saga import FAILED as SAGA_FAILED
 from handlers.service import Service
 from handlers.services import Services
+from infra.replay import differences
 from projections import queries
 
 
@@ -41,6 +42,7 @@ def check(services: Services, engine: Engine) -> list[Violation]:
         *_orders_and_shipments(state),
         *_sagas(state),
         *_read_models(state, read_models),
+        *_replayed(services, engine),
     ]
 
 
@@ -163,6 +165,13 @@ def _read_models(state: _State, read: dict[str, dict[str, Any]]) -> list[Violati
                 Violation("read models equal the event stores", f"customers row of {account.customer_id} differs")
             )
     return violations
+
+
+def _replayed(services: Services, engine: Engine) -> list[Violation]:
+    return [
+        Violation("read models equal a replay", f"{found.table} row {found.key} differs", found.order_ids)
+        for found in differences(engine, list(services.by_name().values()))
+    ]
 
 
 def _final(state: _State, order_id: str) -> bool:

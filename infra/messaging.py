@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -34,6 +34,13 @@ def to_record(source: Application[UUID], notification: Notification) -> Envelope
         aggregate_id=str(notification.originator_id),
         version=notification.originator_version,
     )
+
+
+def read_log(source: Application[UUID], start: int = 1, stop: int | None = None, page: int = 500) -> Iterator[Envelope]:
+    """A service's log from ``start`` to ``stop`` (inclusive; the end if None), in order, a page at a time."""
+    while notifications := source.recorder.select_notifications(start=start, limit=page, stop=stop):
+        yield from (to_record(source, notification) for notification in notifications)
+        start = notifications[-1].id + 1
 
 
 def to_message(record: Envelope) -> Envelope:

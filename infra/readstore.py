@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, false, select, text
 from sqlalchemy.engine import make_url
 
 from infra.eventstore import IN_MEMORY, UnsupportedDatabaseError
@@ -42,16 +42,32 @@ def _tune_sqlite(connection: Any, _: Any) -> None:
     cursor.close()
 
 
+PROJECTOR = "projections"  # the name the projector keeps its positions under
+PROJECTOR_LOCK = 7_242_002
+
+
+def hold_read_models(connection: Connection) -> None:
+    """Makes the writers of the read models take turns until this transaction ends: the projector's
+    replicas, and a rebuild swapping its tables in. On SQLite an empty write takes the database's one
+    write lock now, not at the first real write, so that positions read next are still current then."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTOR_LOCK})
+    else:
+        connection.execute(positions.update().where(false()).values(position=positions.c.position))
+
+
 class Positions:
     """How far each consumer has read each service's log."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def of(self, consumer: str) -> dict[str, int]:
-        with self.engine.connect() as connection:
-            statement = select(positions.c.source, positions.c.position).where(positions.c.consumer == consumer)
-            return {source: position for source, position in connection.execute(statement)}
+    def of(self, consumer: str, connection: Connection | None = None) -> dict[str, int]:
+        if connection is None:
+            with self.engine.connect() as own:
+                return self.of(consumer, own)
+        statement = select(positions.c.source, positions.c.position).where(positions.c.consumer == consumer)
+        return {source: position for source, position in connection.execute(statement)}
 
     def save(self, connection: Connection, consumer: str, reached: dict[str, int]) -> None:
         for source, position in reached.items():

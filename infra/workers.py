@@ -16,18 +16,17 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from handlers.messages import Envelope, iso
 from handlers.service import Service
 from infra.messaging import to_message, to_record
-from infra.readstore import Positions
+from infra.readstore import Positions, hold_read_models
 from projections import queries
 from projections.projection import Projection
 
 log = logging.getLogger(__name__)
-PROJECTOR_LOCK = 7_242_002
 
 
 class Runnable(Protocol):
@@ -72,14 +71,20 @@ class LogReader:
         self.positions = positions
         self.batch_size = batch_size
 
-    def read(self) -> tuple[list[Envelope], dict[str, int]]:
-        reached = self.positions.of(self.consumer)
+    def read(self, connection: Connection | None = None) -> tuple[list[Envelope], dict[str, int]]:
+        reached = self.positions.of(self.consumer, connection)
         per_source = []
         for source in self.sources:
             start = reached.get(source.name, 0) + 1
             notifications = source.recorder.select_notifications(start=start, limit=self.batch_size)
             per_source.append([to_record(source, n) for n in notifications])
-        records = list(heapq.merge(*per_source, key=lambda record: record.occurred_at))
+        # a full page may be followed by earlier events than another log's: stop the batch where that page stops
+        horizon = min((page[-1].occurred_at for page in per_source if len(page) == self.batch_size), default=None)
+        records = [
+            record
+            for record in heapq.merge(*per_source, key=lambda record: record.occurred_at)
+            if horizon is None or record.occurred_at <= horizon
+        ]
         for record in records:
             reached[record.source] = record.position
         return records, reached
@@ -133,9 +138,8 @@ class Projector:
 
     def step(self) -> int:
         with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":  # replicas take turns: each batch is applied once
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTOR_LOCK})
-            records, reached = self.reader.read()
+            hold_read_models(connection)  # each batch is applied once, from positions no one moves meanwhile
+            records, reached = self.reader.read(connection)
             for record in records:
                 for projection in self.projections:
                     projection.apply(connection, record)

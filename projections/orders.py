@@ -11,10 +11,11 @@ from projections.tables import orders
 
 def _order_placed(connection: Connection, record: Envelope, details: dict[str, object], saga_mode: str) -> None:
     at = iso(record.occurred_at)
-    exists = connection.execute(orders.select().where(orders.c.id == record.order_id)).first()
+    exists = connection.execute(orders.select().where(orders.c.id == record.order_id)).mappings().first()
     fields = {name: details[name] for name in ORDER_FIELDS}
-    if exists:
-        connection.execute(orders.update().where(orders.c.id == record.order_id).values(**fields))
+    if exists:  # placed is when the first of the two services recorded it, whichever the projector read first
+        placed = {"created_at": min(exists["created_at"], at)}
+        connection.execute(orders.update().where(orders.c.id == record.order_id).values(**fields, **placed))
     else:
         connection.execute(
             orders.insert().values(

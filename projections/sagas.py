@@ -47,7 +47,7 @@ def _load(connection: Connection, order_id: str) -> dict[str, Any] | None:
 
 
 def _save(connection: Connection, saga: dict[str, Any], record: Envelope) -> None:
-    saga["updated_at"] = iso(record.occurred_at)
+    saga["updated_at"] = max(saga.get("updated_at") or "", iso(record.occurred_at))
     table = saga_instances
     if connection.execute(table.update().where(table.c.id == saga["id"]).values(**saga)).rowcount == 0:
         connection.execute(table.insert().values(**saga))
@@ -141,20 +141,32 @@ def _timed_out(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
 
 
 def choreography_event(connection: Connection, record: Envelope) -> None:
+    """Adds the event to the saga's steps, then derives the rest from the steps in time order, so that
+    the row is the same whichever service's event the projector happened to read first."""
     if record.saga_mode != SagaMode.CHOREOGRAPHY.value:
         return
     saga = _load(connection, record.order_id) or _new(record, SagaMode.CHOREOGRAPHY.value, {})
     if record.type == "OrderCreated":
         saga["payload"] = {k: v for k, v in record.payload.items() if k != "saga_mode"}
-    facts = set(saga["facts"]) | {record.type}
-    status = _choreography_status(facts)
-    saga["steps"] = [*saga["steps"], {"service": record.source, "event": record.type, "at": iso(record.occurred_at)}]
-    saga["facts"], saga["current_step"] = sorted(facts), record.type
-    if record.payload.get("reason") and not saga["reason"] and record.type in _FAILURES:
-        saga["reason"] = f"{record.type}: {record.payload['reason']}"
-    if status != saga["status"]:
-        saga["status"] = status
-        saga["history"] = [*saga["history"], {"state": status, "at": iso(record.occurred_at)}]
+    step = {"service": record.source, "event": record.type, "at": iso(record.occurred_at)}
+    if record.payload.get("reason") and record.type in _FAILURES:
+        step["reason"] = f"{record.type}: {record.payload['reason']}"
+    steps = sorted([*saga["steps"], step], key=lambda s: (s["at"], s["service"], s["event"]))
+    status, history, facts = STARTED, [{"state": STARTED, "at": steps[0]["at"]}], set()
+    for earlier in steps:
+        facts.add(earlier["event"])
+        if (now := _choreography_status(facts)) != status:
+            status = now
+            history.append({"state": status, "at": earlier["at"]})
+    saga.update(
+        steps=steps,
+        facts=sorted(facts),
+        status=status,
+        history=history,
+        current_step=steps[-1]["event"],
+        reason=next((s["reason"] for s in steps if "reason" in s), None),
+        created_at=steps[0]["at"],
+    )
     _save(connection, saga, record)
 
 
