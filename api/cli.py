@@ -16,10 +16,21 @@ from pathlib import Path
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress, TextColumn
 
 from api.app import create_app
+from api.schemas import ProjectionName
 from infra import audit
-from infra.bootstrap import ROLES, Runtime, bootstrap, check_consistency, open_services, upgrade_database
+from infra.bootstrap import (
+    ROLES,
+    Runtime,
+    bootstrap,
+    check_consistency,
+    open_services,
+    replay_read_models,
+    upgrade_database,
+)
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -104,6 +115,27 @@ def check_command() -> None:
         typer.echo(f"{len(violations)} violation(s)", err=True)
         raise typer.Exit(1)
     typer.echo("every invariant holds")
+
+
+@app.command()
+def replay(
+    projection: list[ProjectionName] = typer.Option([], help="rebuild only this read model (repeatable; all if none)"),
+) -> None:
+    """Rebuilds read models from the event stores, aside, then swaps them in (safe while the system runs)."""
+    columns = (*Progress.get_default_columns(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("replaying events", total=None, rate="")
+        started = time.perf_counter()
+
+        def advance(done: int, expected: int) -> None:
+            rate = f"{done / max(time.perf_counter() - started, 1e-9):,.0f} events/s"
+            bar.update(task, completed=done, total=max(done, expected), rate=rate)
+
+        rebuilt = replay_read_models(Settings(), (name.value for name in projection), advance)
+    typer.echo(
+        f"rebuilt {', '.join(rebuilt.projections)} from {rebuilt.events:,} events "
+        f"in {rebuilt.seconds:.1f} s ({rebuilt.events_per_second:,.0f} events/s)"
+    )
 
 
 events = typer.Typer(help="The event stream, straight from the services' event stores.", no_args_is_help=True)

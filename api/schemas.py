@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
 from domain.common import PaymentMethod, SagaMode
+from projections.catalog import PROJECTIONS
 
 MAX_QUANTITY = 100
 DEFAULT_ADDRESS = "東京都千代田区丸の内1-1-1"
@@ -154,6 +156,16 @@ class FaultRequest(Schema):
 
 class Faults(Schema):
     pending: dict[str, list[str]]
+
+
+ProjectionName = StrEnum("ProjectionName", {projection.name: projection.name for projection in PROJECTIONS})  # type: ignore[misc]
+
+
+class ReplayReport(Schema):
+    projections: list[str]
+    events: int = Field(description="events replayed into the rebuilt read models")
+    seconds: float
+    events_per_second: float
 
 
 class Readiness(Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -35,6 +35,7 @@ from infra.rabbitmq import REPLIES, RabbitBus, RabbitConsumer
 from infra.readstore import PROJECTOR, Positions, create_read_engine, create_read_tables
 from infra.redis_streams import RedisConsumer, RedisStreams
 from infra.relay import Brokers, Relay
+from infra.replay import Progress, Rebuilt, projections_named, rebuild
 from infra.seed import seed
 from infra.settings import DEV_ADMIN_TOKEN, Settings
 from infra.workers import Consumer, Doorbell, LogReader, Projector, Runnable, SagaTimer, Worker
@@ -120,6 +121,12 @@ class Runtime:
         if self.brokers.rabbitmq:
             checks["rabbitmq"] = self.brokers.rabbitmq.check
         return {name: await _outcome(check) for name, check in checks.items()}
+
+    async def rebuild(self, names: Iterable[str] = ()) -> Rebuilt:
+        """Rebuilds read models from the event stores while everything keeps running (see ``infra.replay``)."""
+        projections = projections_named(names)
+        sources = list(self.services.by_name().values())
+        return await anyio.to_thread.run_sync(lambda: rebuild(self.engine, sources, projections))
 
     async def caught_up(self, source: str, position: int, timeout: float = 5.0) -> bool:
         """Waits until the read models include ``source``'s event at ``position`` (read-your-writes)."""
@@ -226,6 +233,18 @@ def check_consistency(settings: Settings) -> list[Violation]:
     try:
         with open_services(settings) as services:
             return check(services, engine)
+    finally:
+        engine.dispose()
+
+
+def replay_read_models(settings: Settings, names: Iterable[str] = (), progress: Progress = lambda *_: None) -> Rebuilt:
+    """Rebuilds read models (all, or those named) from the configured event stores; safe while the system runs."""
+    projections = projections_named(names)
+    upgrade_database(settings)  # a read-model database made afresh can be filled from the stores
+    engine = create_read_engine(settings)
+    try:
+        with open_services(settings) as services:
+            return rebuild(engine, list(services.by_name().values()), projections, progress)
     finally:
         engine.dispose()
 

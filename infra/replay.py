@@ -24,7 +24,7 @@ from infra.readstore import PROJECTOR, Positions, hold_read_models
 from projections.catalog import PROJECTIONS
 from projections.projection import Projection
 
-Progress = Callable[[int], None]
+Progress = Callable[[int, int], None]  # (events replayed, events expected)
 _TEMPORARY = {"postgresql": "pg_temp", "sqlite": "temp"}
 
 
@@ -64,7 +64,7 @@ def rebuild(
     engine: Engine,
     sources: Sequence[Application[UUID]],
     projections: Sequence[Projection] = PROJECTIONS,
-    progress: Progress = lambda _: None,
+    progress: Progress = lambda *_: None,
 ) -> Rebuilt:
     """Rebuilds ``projections`` from every event in ``sources`` and swaps them in.
 
@@ -134,7 +134,7 @@ class _Aside:
             self.metadata.drop_all(self.connection, checkfirst=False)
 
     def replay(
-        self, sources: Sequence[Application[UUID]], until: dict[str, int], progress: Progress = lambda _: None
+        self, sources: Sequence[Application[UUID]], until: dict[str, int], progress: Progress = lambda *_: None
     ) -> None:
         """Applies each source's events after those already replayed, up to ``until``, merged by time."""
         logs = [
@@ -142,14 +142,15 @@ class _Aside:
             for source in sources
             if until.get(source.name, 0) > self.reached.get(source.name, 0)
         ]
+        expected = self.applied + sum(until.get(name, 0) - self.reached.get(name, 0) for name in until)
         for record in heapq.merge(*logs, key=lambda record: (record.occurred_at, record.source, record.position)):
             for projection in self.projections:
                 projection.apply(self.connection, record)
             self.reached[record.source] = record.position
             self.applied += 1
             if self.applied % 1000 == 0:
-                progress(self.applied)
-        progress(self.applied)
+                progress(self.applied, expected)
+        progress(self.applied, self.applied)
 
     def swap_in(self) -> None:
         for live, copy in zip(self.live, self.copies, strict=True):

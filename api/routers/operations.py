@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import AdminDep, RuntimeDep
-from api.schemas import FaultRequest, Faults, Readiness
+from api.schemas import FaultRequest, Faults, ProjectionName, Readiness, ReplayReport
 
 router = APIRouter(tags=["operations"])
 admin = APIRouter(
@@ -53,3 +55,18 @@ def list_faults(runtime: RuntimeDep) -> Faults:
 def clear_faults(runtime: RuntimeDep) -> Faults:
     runtime.faults.clear()
     return Faults(pending=runtime.faults.pending())
+
+
+@admin.post("/replay", response_model=ReplayReport)
+async def replay(
+    runtime: RuntimeDep,
+    projection: Annotated[list[ProjectionName], Query(description="rebuild only these (every one if none)")] = [],  # noqa: B006
+) -> ReplayReport:
+    """Rebuilds read models from the event stores aside, then swaps them in: readers never see half of them."""
+    rebuilt = await runtime.rebuild(name.value for name in projection)
+    return ReplayReport(
+        projections=rebuilt.projections,
+        events=rebuilt.events,
+        seconds=round(rebuilt.seconds, 3),
+        events_per_second=round(rebuilt.events_per_second, 1),
+    )
