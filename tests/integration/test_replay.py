@@ -42,6 +42,13 @@ async def api_answers(http: httpx.AsyncClient, order_ids: list[str]) -> dict[str
     return answers
 
 
+async def a_quiet_mixed_run(http: httpx.AsyncClient, runtime: Runtime) -> tuple[list[str], dict[str, Any]]:
+    """The orders of a mixed run with failures, once settled and consistent, and what the API then says."""
+    order_ids = await a_mixed_run(http)
+    assert await violations_once_quiet(runtime) == []
+    return order_ids, await api_answers(http, order_ids)
+
+
 def _without_cursor(event_or_events: Any) -> Any:
     """The event index numbers events as it receives them: a rebuild numbers them afresh, after the old ones."""
     if isinstance(event_or_events, list):
@@ -51,9 +58,7 @@ def _without_cursor(event_or_events: Any) -> Any:
 
 async def test_a_replay_gives_the_same_answers_for_every_read_model(client: httpx.AsyncClient, app: FastAPI) -> None:
     runtime: Runtime = app.state.runtime
-    order_ids = await a_mixed_run(client)
-    assert await violations_once_quiet(runtime) == []
-    before = await api_answers(client, order_ids)
+    order_ids, before = await a_quiet_mixed_run(client, runtime)
 
     response = await client.post("/admin/replay", headers=ADMIN)
 
@@ -66,9 +71,7 @@ async def test_a_replay_gives_the_same_answers_for_every_read_model(client: http
 
 async def test_one_corrupted_read_model_is_rebuilt_alone(client: httpx.AsyncClient, app: FastAPI) -> None:
     runtime: Runtime = app.state.runtime
-    order_ids = await a_mixed_run(client)
-    await violations_once_quiet(runtime)
-    before = await api_answers(client, order_ids)
+    order_ids, before = await a_quiet_mixed_run(client, runtime)
     with runtime.engine.begin() as connection:
         connection.execute(text("UPDATE inventory SET available_stock = 99"))
         connection.execute(text("DELETE FROM shipments"))
@@ -112,9 +115,7 @@ async def test_the_cli_rebuilds_from_the_stores_and_reports_its_speed(
     client: httpx.AsyncClient, app: FastAPI, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime: Runtime = app.state.runtime
-    order_ids = await a_mixed_run(client)
-    await violations_once_quiet(runtime)
-    before = await api_answers(client, order_ids)
+    order_ids, before = await a_quiet_mixed_run(client, runtime)
     with runtime.engine.begin() as connection:
         connection.execute(text("DELETE FROM orders"))
     for name, value in settings.model_dump(exclude_none=True).items():
