@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from domain.commands import CreateOrder
@@ -122,3 +123,30 @@ def placed_order(services: Services, order_id: str) -> dict[str, object] | None:
         return None
     at = iso(placed)
     return {**details, "order_id": order_id, "status": "PENDING", "saga_mode": mode, "created_at": at, "updated_at": at}
+
+
+def order_as_of(services: Services, order_id: str, moment: int | datetime) -> dict[str, object] | None:
+    """The order rebuilt from its own events as it stood at a version (1: as placed) or at a moment;
+    None if it did not exist yet."""
+    aggregate_id = Order.create_id(order_id)
+    if isinstance(moment, datetime):
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        versions = [e.originator_version for e in services.orders.events.get(aggregate_id) if e.timestamp <= moment]
+        if not versions:
+            return None
+        moment = versions[-1]
+    elif moment < 1:
+        raise InvalidRequestError("asOf is a version, counting from 1, or a time in ISO 8601")
+    order = services.orders.find(aggregate_id, Order, moment)
+    if order is None:
+        return None
+    return {
+        **{name: getattr(order, name) for name in ORDER_FIELDS},
+        "order_id": order_id,
+        "status": order.status,
+        "cancel_reason": order.cancel_reason,
+        "saga_mode": order.saga_mode,
+        "tracking_number": order.tracking_number,
+        "created_at": iso(order.created_on),
+        "updated_at": iso(order.modified_on),
+    }

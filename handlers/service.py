@@ -30,9 +30,10 @@ class Service(Application[UUID]):
         super().__init__(env)
         self.saved_listeners: list[SavedListener] = []
 
-    def find(self, aggregate_id: Any, kind: type[A]) -> A | None:
+    def find(self, aggregate_id: Any, kind: type[A], version: int | None = None) -> A | None:
+        """The aggregate as it stands (or as it stood at ``version``), or None if there is no such aggregate."""
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             return None
         assert isinstance(aggregate, kind)

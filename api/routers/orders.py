@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -11,7 +12,7 @@ from starlette.responses import JSONResponse
 from api.deps import ReadDep, RuntimeDep, ServicesDep
 from api.errors import not_found
 from api.schemas import EventRecord, Order, OrderAccepted, OrderPage, PlaceOrderRequest
-from handlers.ordering import PlaceOrder, cancel_order, place_order, placed_order
+from handlers.ordering import PlaceOrder, cancel_order, order_as_of, place_order, placed_order
 from infra.bootstrap import Runtime
 from infra.messaging import camel_keys
 from projections import queries
@@ -80,9 +81,23 @@ async def post_order(
     return OrderAccepted(order_id=accepted.order_id, status="PENDING", saga_mode=accepted.saga_mode)
 
 
-@router.get("/orders/{order_id}", response_model=Order, responses={404: _ERRORS[404]})
-def get_order(order_id: str, connection: ReadDep, services: ServicesDep) -> dict[str, object]:
-    """The order from the read model; one placed a moment ago comes from its event store instead."""
+@router.get("/orders/{order_id}", response_model=Order, responses={404: _ERRORS[404], 422: _ERRORS[422]})
+def get_order(
+    order_id: str,
+    connection: ReadDep,
+    services: ServicesDep,
+    as_of: Annotated[
+        int | datetime | None,
+        Query(alias="asOf", description="the order as it stood at this version of it (1: as placed) or this time"),
+    ] = None,
+) -> dict[str, object]:
+    """The order from the read model; one placed a moment ago comes from its event store instead.
+    With ``asOf``, the order is rebuilt from its own events as it stood then."""
+    if as_of is not None:
+        row = order_as_of(services, order_id, as_of)
+        if row is None:
+            raise not_found(f"order {order_id} as of {as_of}")
+        return row
     row = queries.order(connection, order_id) or placed_order(services, order_id)
     if row is None:
         raise not_found(f"order {order_id}")
