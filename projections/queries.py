@@ -121,6 +121,10 @@ def events(
     return [dict(row) for row in connection.execute(statement).mappings()]
 
 
+def last_event_id(connection: Connection) -> int:
+    return int(connection.execute(select(func.max(event_log.c.id))).scalar_one() or 0)
+
+
 def order_trail(connection: Connection, order_id: str) -> list[Row]:
     """Every service's events about one order, oldest first (one clock orders cause before effect)."""
     statement = (
