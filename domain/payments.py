@@ -60,12 +60,19 @@ class Payment(Aggregate):
     """Payments' memory of one order: charged, declined, refunded, or stopped before any charge."""
 
     class PaymentCompleted(Aggregate.Created):
+        """Version 2 records the method; before e-money wallets, version 1 events were all card payments."""
+
+        class_version = 2
         order_id: str
         saga_mode: str
         customer_id: str
         method: str
         amount: int
         transaction_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state.setdefault("method", PaymentMethod.CREDIT_CARD.value)
 
     class PaymentFailed(Aggregate.Created):
         order_id: str

@@ -20,6 +20,7 @@ class Envelope:
     version: int = 0
     causation_id: str | None = None
     target: str | None = None
+    schema_version: int = 1  # the event class's version: old stored shapes are upcast to it when read
 
     @property
     def order_id(self) -> str:

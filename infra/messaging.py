@@ -33,6 +33,7 @@ def to_record(source: Application[UUID], notification: Notification) -> Envelope
         payload=payload,
         aggregate_id=str(notification.originator_id),
         version=notification.originator_version,
+        schema_version=getattr(type(event), "class_version", 1),
     )
 
 
@@ -81,6 +82,7 @@ def encode(message: Envelope) -> bytes:
             "aggregateId": message.aggregate_id,
             "aggregateVersion": message.version,
             "target": message.target,
+            "schemaVersion": message.schema_version,
             "payload": camel_keys(plain(message.payload)),
         },
         ensure_ascii=False,
@@ -103,6 +105,7 @@ def decode(body: bytes) -> Envelope:
         version=wire["aggregateVersion"],
         causation_id=wire["causationId"],
         target=wire["target"],
+        schema_version=wire.get("schemaVersion", 1),
     )
 
 
