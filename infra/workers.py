@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
@@ -78,13 +79,13 @@ class LogReader:
             start = reached.get(source.name, 0) + 1
             notifications = source.recorder.select_notifications(start=start, limit=self.batch_size)
             per_source.append([to_record(source, n) for n in notifications])
-        # a full page may be followed by earlier events than another log's: stop the batch where that page stops
-        horizon = min((page[-1].occurred_at for page in per_source if len(page) == self.batch_size), default=None)
-        records = [
-            record
-            for record in heapq.merge(*per_source, key=lambda record: record.occurred_at)
-            if horizon is None or record.occurred_at <= horizon
-        ]
+        # a full page may be followed by events earlier than another log's: that log waits for the next batch.
+        # Each log gives a prefix (timestamps within one log are only roughly in order), never skipping one.
+        full_pages = [page for page in per_source if len(page) == self.batch_size]
+        horizon = min((max(record.occurred_at for record in page) for page in full_pages), default=None)
+        if horizon is not None:
+            per_source = [list(itertools.takewhile(lambda r: r.occurred_at <= horizon, page)) for page in per_source]
+        records = list(heapq.merge(*per_source, key=lambda record: record.occurred_at))
         for record in records:
             reached[record.source] = record.position
         return records, reached

@@ -1,0 +1,79 @@
+"""The log reader merges several services' logs by time, batch by batch, and never skips or repeats an event,
+even though timestamps within one log are only roughly in order (concurrent writers commit out of order)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import infra.workers
+from handlers.messages import Envelope
+from infra.workers import LogReader
+
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class FakeLog:
+    """A service's log as the reader sees it: numbered records, each with its own timestamp."""
+
+    def __init__(self, name: str, seconds: list[int]) -> None:
+        self.name = name
+        self.recorder = self
+        self.records = [
+            Envelope(f"{name}:{n}", "Happened", name, n, "", BASE + timedelta(seconds=s))
+            for n, s in enumerate(seconds, 1)
+        ]
+
+    def select_notifications(self, start: int, limit: int) -> list[Envelope]:
+        return self.records[start - 1 : start - 1 + limit]
+
+
+class MemoryPositions:
+    def __init__(self) -> None:
+        self.reached: dict[str, int] = {}
+
+    def of(self, consumer: str, connection: Any = None) -> dict[str, int]:
+        return dict(self.reached)
+
+
+def read_everything(logs: list[FakeLog], batch_size: int) -> list[Envelope]:
+    positions = MemoryPositions()
+    reader = LogReader("consumer", logs, positions, batch_size)  # type: ignore[arg-type]
+    delivered: list[Envelope] = []
+    for _ in range(sum(len(log.records) for log in logs) + 1):
+        records, reached = reader.read()
+        if not records:
+            return delivered
+        delivered += records
+        positions.reached = reached
+    raise AssertionError("the reader stopped making progress")
+
+
+@pytest.fixture(autouse=True)
+def records_are_already_envelopes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(infra.workers, "to_record", lambda source, record: record)
+
+
+def test_a_late_committed_earlier_event_holds_back_the_other_log() -> None:
+    busy, quiet = FakeLog("busy", [1, 2, 3, 4]), FakeLog("quiet", [3, 9])
+
+    first, _ = LogReader("c", [busy, quiet], MemoryPositions(), batch_size=2).read()  # type: ignore[arg-type]
+
+    assert [r.message_id for r in first] == ["busy:1", "busy:2"]  # quiet's 3 s event waits for busy's 3 s one
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 50), max_size=30), min_size=1, max_size=4),
+    st.integers(1, 7),
+)
+def test_every_event_is_delivered_once_and_each_log_in_its_own_order(seconds: list[list[int]], batch: int) -> None:
+    logs = [FakeLog(f"log{i}", times) for i, times in enumerate(seconds)]
+
+    delivered = read_everything(logs, batch)
+
+    for log in logs:
+        assert [r.position for r in delivered if r.source == log.name] == list(range(1, len(log.records) + 1))
