@@ -11,6 +11,7 @@ sees the old read models or the new ones, never half of them.
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from projections.catalog import PROJECTIONS
 from projections.projection import Projection
 
 Progress = Callable[[int, int], None]  # (events replayed, events expected)
+BATCH = 500
 _TEMPORARY = {"postgresql": "pg_temp", "sqlite": "temp"}
 
 
@@ -143,13 +145,13 @@ class _Aside:
             if until.get(source.name, 0) > self.reached.get(source.name, 0)
         ]
         expected = self.applied + sum(until.get(name, 0) - self.reached.get(name, 0) for name in until)
-        for record in heapq.merge(*logs, key=lambda record: (record.occurred_at, record.source, record.position)):
+        merged = heapq.merge(*logs, key=lambda record: (record.occurred_at, record.source, record.position))
+        while batch := list(itertools.islice(merged, BATCH)):
             for projection in self.projections:
-                projection.apply(self.connection, record)
-            self.reached[record.source] = record.position
-            self.applied += 1
-            if self.applied % 1000 == 0:
-                progress(self.applied, expected)
+                projection.apply(self.connection, batch)
+            self.reached.update({record.source: record.position for record in batch})
+            self.applied += len(batch)
+            progress(self.applied, expected)
         progress(self.applied, self.applied)
 
     def swap_in(self) -> None:

@@ -141,9 +141,8 @@ class Projector:
         with self.engine.begin() as connection:
             hold_read_models(connection)  # each batch is applied once, from positions no one moves meanwhile
             records, reached = self.reader.read(connection)
-            for record in records:
-                for projection in self.projections:
-                    projection.apply(connection, record)
+            for projection in self.projections:
+                projection.apply(connection, records)
             if records:
                 self.reader.positions.save(connection, self.name, reached)
         return len(records)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +19,13 @@ class Projection:
     tables: tuple[Table, ...]
     projectors: dict[str, Projector] = field(default_factory=dict)
 
-    def apply(self, connection: Connection, record: Envelope) -> None:
-        projector = self.projectors.get(record.type)
-        if projector is not None:
-            projector(connection, record)
+    def apply(self, connection: Connection, records: Sequence[Envelope]) -> None:
+        """Changes the tables by each of ``records`` in turn (a projection's tables are its own: projections
+        may take a batch one after the other)."""
+        for record in records:
+            projector = self.projectors.get(record.type)
+            if projector is not None:
+                projector(connection, record)
 
 
 def upsert(connection: Connection, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from pydantic import AwareDatetime
 from starlette.responses import JSONResponse
 
 from api.deps import ReadDep, RuntimeDep, ServicesDep
@@ -87,8 +87,8 @@ def get_order(
     connection: ReadDep,
     services: ServicesDep,
     as_of: Annotated[
-        int | datetime | None,
-        Query(alias="asOf", description="the order as it stood at this version of it (1: as placed) or this time"),
+        int | AwareDatetime | None,
+        Query(alias="asOf", description="the order as it stood at this version of it (1: as placed) or this moment"),
     ] = None,
 ) -> dict[str, object]:
     """The order from the read model; one placed a moment ago comes from its event store instead.
