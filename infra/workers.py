@@ -74,10 +74,12 @@ class LogReader:
 
     def read(self, connection: Connection | None = None) -> tuple[list[Envelope], dict[str, int]]:
         reached = self.positions.of(self.consumer, connection)
+        # every log's end first, then the pages: an effect in one log is rarely read without its cause in another
+        heads = [source.recorder.max_notification_id() if len(self.sources) > 1 else None for source in self.sources]
         per_source = []
-        for source in self.sources:
+        for source, head in zip(self.sources, heads, strict=True):
             start = reached.get(source.name, 0) + 1
-            notifications = source.recorder.select_notifications(start=start, limit=self.batch_size)
+            notifications = source.recorder.select_notifications(start=start, limit=self.batch_size, stop=head)
             per_source.append([to_record(source, n) for n in notifications])
         # a full page may be followed by events earlier than another log's: that log waits for the next batch.
         # Each log gives a prefix (timestamps within one log are only roughly in order), never skipping one.

@@ -3,6 +3,7 @@ choreography derived from what the services did (there is no controller to ask).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -10,7 +11,7 @@ from sqlalchemy import Connection
 from domain.common import SagaMode
 from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FINISHING, STARTED, OrderSaga
 from handlers.messages import Envelope, iso
-from projections.projection import Projection, Projector
+from projections.projection import Projection
 from projections.tables import saga_instances
 
 COMPENSATING = "COMPENSATING"
@@ -46,8 +47,7 @@ def _load(connection: Connection, order_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def _save(connection: Connection, saga: dict[str, Any], record: Envelope) -> None:
-    saga["updated_at"] = max(saga.get("updated_at") or "", iso(record.occurred_at))
+def _save(connection: Connection, saga: dict[str, Any]) -> None:
     table = saga_instances
     if connection.execute(table.update().where(table.c.id == saga["id"]).values(**saga)).rowcount == 0:
         connection.execute(table.insert().values(**saga))
@@ -75,23 +75,22 @@ def _step(saga: dict[str, Any], name: str) -> dict[str, Any]:
     return next(step for step in reversed(saga["steps"]) if step["step"] == name)
 
 
-def _orchestrated(change: Any) -> Projector:
-    """Loads the orchestration saga, lets ``change`` edit it, and saves it."""
-
-    def project(connection: Connection, record: Envelope) -> None:
-        saga = _load(connection, record.order_id)
-        if saga is None:
-            return
-        saga["history"], saga["steps"] = list(saga["history"]), [dict(s) for s in saga["steps"]]
-        change(saga, record.payload, iso(record.occurred_at))
-        _save(connection, saga, record)
-
-    return project
+Fold = Callable[[dict[str, Any] | None, Envelope], dict[str, Any] | None]
 
 
-def saga_started(connection: Connection, record: Envelope) -> None:
-    if _load(connection, record.order_id) is None:
-        _save(connection, _new(record, SagaMode.ORCHESTRATION.value, record.payload["order"]), record)
+def _orchestrated(change: Any) -> Fold:
+    """Lets ``change`` edit the orchestration saga, if there is one yet."""
+
+    def fold(saga: dict[str, Any] | None, record: Envelope) -> dict[str, Any] | None:
+        if saga is not None:
+            change(saga, record.payload, iso(record.occurred_at))
+        return saga
+
+    return fold
+
+
+def saga_started(saga: dict[str, Any] | None, record: Envelope) -> dict[str, Any]:
+    return saga or _new(record, SagaMode.ORCHESTRATION.value, record.payload["order"])
 
 
 def _state_changed(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
@@ -140,12 +139,12 @@ def _timed_out(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
     saga["due_at"] = iso(p["retry_at"])
 
 
-def choreography_event(connection: Connection, record: Envelope) -> None:
+def choreography_event(saga: dict[str, Any] | None, record: Envelope) -> dict[str, Any] | None:
     """Adds the event to the saga's steps, then derives the rest from the steps in time order, so that
     the row is the same whichever service's event the projector happened to read first."""
     if record.saga_mode != SagaMode.CHOREOGRAPHY.value:
-        return
-    saga = _load(connection, record.order_id) or _new(record, SagaMode.CHOREOGRAPHY.value, {})
+        return saga
+    saga = saga or _new(record, SagaMode.CHOREOGRAPHY.value, {})
     if record.type == "OrderCreated":
         saga["payload"] = {k: v for k, v in record.payload.items() if k != "saga_mode"}
     step = {"service": record.source, "event": record.type, "at": iso(record.occurred_at)}
@@ -167,7 +166,7 @@ def choreography_event(connection: Connection, record: Envelope) -> None:
         reason=next((s["reason"] for s in steps if "reason" in s), None),
         created_at=steps[0]["at"],
     )
-    _save(connection, saga, record)
+    return saga
 
 
 def _choreography_status(facts: set[str]) -> str:
@@ -178,16 +177,36 @@ def _choreography_status(facts: set[str]) -> str:
     return COMPENSATING if facts & _FAILURES else STARTED
 
 
-projection = Projection(
-    "sagas",
-    (saga_instances,),
-    {
-        **{event_type: choreography_event for event_type in CHOREOGRAPHY_EVENTS},
-        "SagaStarted": saga_started,
-        "SagaStateChanged": _orchestrated(_state_changed),
-        "CommandDispatched": _orchestrated(_dispatched),
-        "StepSucceeded": _orchestrated(_settled("SUCCEEDED")),
-        "StepFailed": _orchestrated(_settled("FAILED")),
-        "StepTimedOut": _orchestrated(_timed_out),
-    },
-)
+FOLDS: dict[str, Fold] = {
+    **{event_type: choreography_event for event_type in CHOREOGRAPHY_EVENTS},
+    "SagaStarted": saga_started,
+    "SagaStateChanged": _orchestrated(_state_changed),
+    "CommandDispatched": _orchestrated(_dispatched),
+    "StepSucceeded": _orchestrated(_settled("SUCCEEDED")),
+    "StepFailed": _orchestrated(_settled("FAILED")),
+    "StepTimedOut": _orchestrated(_timed_out),
+}
+
+
+class SagaProjection(Projection):
+    """Folds a batch's events into each saga's row in memory, then writes each row once: a saga gets many
+    events in a row, and its row (history and steps as JSON) is the widest of the read models."""
+
+    def apply(self, connection: Connection, records: Sequence[Envelope]) -> None:
+        sagas: dict[str, dict[str, Any] | None] = {}
+        for record in records:
+            fold = FOLDS.get(record.type)
+            if fold is None:
+                continue
+            if record.order_id not in sagas:
+                sagas[record.order_id] = _load(connection, record.order_id)
+            saga = fold(sagas[record.order_id], record)
+            if saga is not None:
+                saga["updated_at"] = max(saga.get("updated_at") or "", iso(record.occurred_at))
+            sagas[record.order_id] = saga
+        for saga in sagas.values():
+            if saga is not None:
+                _save(connection, saga)
+
+
+projection = SagaProjection("sagas", (saga_instances,))

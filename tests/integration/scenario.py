@@ -41,7 +41,9 @@ async def settled_saga(http: httpx.AsyncClient, order_id: str, timeout: float = 
         if saga is None or saga["status"] not in FINAL_SAGA_STATES:
             return None
         in_flight = saga["sagaType"] == "orchestration" and saga["currentStep"] is not None
-        return None if in_flight else saga
+        # each read model catches up on its own: the order's may follow its saga's by a batch
+        order_final = (await http.get(f"/orders/{order_id}")).json().get("status") != "PENDING"
+        return None if in_flight or not order_final else saga
 
     return await eventually(finished, timeout)
 

@@ -28,8 +28,11 @@ class FakeLog:
             for n, s in enumerate(seconds, 1)
         ]
 
-    def select_notifications(self, start: int, limit: int) -> list[Envelope]:
-        return self.records[start - 1 : start - 1 + limit]
+    def select_notifications(self, start: int, limit: int, stop: int | None) -> list[Envelope]:
+        return self.records[start - 1 : min(start - 1 + limit, stop or len(self.records))]
+
+    def max_notification_id(self) -> int:
+        return len(self.records)
 
 
 class MemoryPositions:
