@@ -60,6 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/cloudmart_bench")
     parser.add_argument("--events", type=int, default=100_000, help="events to generate (at least)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="measure a database kept earlier (no generating)")
     return parser.parse_args(argv)
 
 
@@ -140,18 +141,22 @@ def main(argv: list[str] | None = None) -> int:
     env.pop("CLOUDMART_RABBITMQ_URL", None)
     settings = Settings(database_url=args.database_url, redis_url=None, rabbitmq_url=None, aggregate_cache_size=10_000)
     cloudmart = [sys.executable, "-m", "api.cli"]
-    fresh_database(args.database_url)
+    if not args.reuse:
+        fresh_database(args.database_url)
     results: list[Measured] = []
     try:
         runtime = bootstrap(settings)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        dump = [*cloudmart, "events", "dump"]
         with Progress(*columns, console=Console(stderr=True)) as progress:
-            for target in (args.events // 10, args.events):
+            for target in () if args.reuse else (args.events // 10, args.events):
                 started = time.perf_counter()
                 held = generate(runtime, target, progress)
                 results.append(Measured("generate (sagas run in-process)", held, time.perf_counter() - started, 0))
-                dump, _ = timed("cloudmart events dump > /dev/null", [*cloudmart, "events", "dump"], env, held)
-                results.append(dump)
+                results.append(timed("cloudmart events dump > /dev/null", dump, env, held)[0])
+        held = stored_events(runtime)
+        if args.reuse:
+            results.append(timed("cloudmart events dump > /dev/null", dump, env, held)[0])
         replay, output = timed("cloudmart replay (every read model)", [*cloudmart, "replay"], env, held)
         reported = re.search(r"from ([\d,]+) events", output)
         results.append(replay)
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             app.close()
         runtime.engine.dispose()
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             drop_database(args.database_url)
     table = Table(title=f"replay and dump, {make_url(args.database_url).get_backend_name()}")
     for column in ("step", "events", "seconds", "events/s", "peak RSS"):
