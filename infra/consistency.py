@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from domain import inventory, orders, payments, shipping
 from domain.saga import COMPLETED as SAGA_COMPLETED
 from domain.saga import FAILED as SAGA_FAILED
+from domain.saga import FORWARD, STEPS
 from handlers.service import Service
 from handlers.services import Services
 from infra.replay import differences
@@ -41,6 +42,7 @@ def check(services: Services, engine: Engine) -> list[Violation]:
         *_money(state),
         *_orders_and_shipments(state),
         *_sagas(state),
+        *_compensation_order(services, state),
         *_read_models(state, read_models),
         *_replayed(services, engine),
     ]
@@ -136,6 +138,23 @@ def _sagas(state: _State) -> list[Violation]:
         s.order_id for s in state.sagas if not (s.state == SAGA_FAILED or (s.state == SAGA_COMPLETED and not s.pending))
     ]
     return [Violation("every saga ends COMPLETED or FAILED", "sagas still running", unfinished)] if unfinished else []
+
+
+def _compensation_order(services: Services, state: _State) -> list[Violation]:
+    """A failed orchestration undid every completed step, the last one first."""
+    forward = [step.name for step in FORWARD]
+    undoes = {step.compensation: step.name for step in FORWARD if step.compensation}
+    wrong = []
+    for saga in state.sagas:
+        if saga.state != SAGA_FAILED:
+            continue
+        events = services.orchestrator.events.get(saga.id)
+        undone = [undoes[e.step] for e in events if type(e).__name__ == "StepSucceeded" and e.step in undoes]
+        in_reverse = undone == sorted(undone, key=forward.index, reverse=True) and len(set(undone)) == len(undone)
+        if not in_reverse or not {name for name in saga.completed if STEPS[name].compensation} <= set(undone):
+            wrong.append(saga.order_id)
+    detail = "a failed saga did not undo its completed steps in reverse order"
+    return [Violation("compensation order is the reverse of the completed steps", detail, wrong)] if wrong else []
 
 
 def _read_models(state: _State, read: dict[str, dict[str, Any]]) -> list[Violation]:

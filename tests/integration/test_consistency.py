@@ -102,3 +102,24 @@ async def test_a_lost_read_model_row_is_reported_with_its_order(client: httpx.As
 
     assert [(v.invariant, v.orders) for v in violations] == [("read models equal a replay", [carrier_outage])]
     assert violations[0].detail.startswith("shipments row ")
+
+
+async def test_a_compensation_out_of_order_is_reported_with_its_order(client: httpx.AsyncClient, app: FastAPI) -> None:
+    runtime: Runtime = app.state.runtime
+    orders = await a_mixed_run(client)
+    await violations_once_quiet(runtime)
+    declined = orders[-1]  # orchestration, customer-003: stock reserved, payment declined, stock released, cancelled
+
+    orchestrator = runtime.services.orchestrator
+    saga = orchestrator.saga(declined)
+    assert saga is not None and saga.completed == ["create_order", "reserve_stock"]
+    # tampering on purpose: the stock is released once more, after the order was cancelled
+    saga._state_changed(declined, "COMPENSATION_STARTED", "", ["release_stock"])
+    saga._step_succeeded(declined, "release_stock")
+    saga._state_changed(declined, "FAILED", "", [])
+    orchestrator.save(saga)
+
+    violations = await violations_once_quiet(runtime)
+    assert [(v.invariant, v.orders) for v in violations] == [
+        ("compensation order is the reverse of the completed steps", [declined])
+    ]
