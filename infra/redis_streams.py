@@ -85,6 +85,11 @@ class RedisConsumer:
         self.member = f"{socket.gethostname()}-{os.getpid()}"
         self.owned: set[int] = set()
         self.stalled: set[int] = set()
+        # Leases last LEASE_MS and pending entries are reclaimed after claim_idle_ms: renewing and
+        # reclaiming a few times within the shorter of the two is enough, and doing it before every
+        # read cost ten Redis round trips per batch on the event loop that also serves HTTP.
+        self.upkeep_seconds = min(LEASE_MS / 5, claim_idle_ms) / 1000
+        self._next_upkeep = 0.0
         self.hold = streams.client.register_script(_HOLD)
         self.release = streams.client.register_script(_RELEASE)
 
@@ -101,15 +106,22 @@ class RedisConsumer:
             await self._let_go(set(self.owned))
 
     async def _step(self, thread: Executor) -> None:
-        taken_over = await self._balance()
+        if time.monotonic() >= self._next_upkeep:
+            self._next_upkeep = time.monotonic() + self.upkeep_seconds
+            await self._upkeep(thread)
         if not self.owned:
             await asyncio.sleep(0.1)
             return
+        for stream, entries in await self._new_entries():
+            await self._handle_in_order(self._partition(stream), entries, thread)
+
+    async def _upkeep(self, thread: Executor) -> None:
+        """Keeps this member's leases, and handles what is pending too long (its own failures, or what a
+        member that died left behind in the partitions just taken over)."""
+        taken_over = await self._balance()
         for partition in sorted(self.owned):
             idle = 0 if partition in taken_over else self.claim_idle_ms
             await self._handle_in_order(partition, await self._reclaimed(partition, idle), thread)
-        for stream, entries in await self._new_entries():
-            await self._handle_in_order(self._partition(stream), entries, thread)
 
     async def _handle_in_order(self, partition: int, entries: list[Entry], thread: Executor) -> None:
         """Handles a partition's entries in order; one that fails holds back the rest until it is retried."""
