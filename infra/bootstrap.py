@@ -32,7 +32,7 @@ from infra.faults import DatabaseFaults
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
 from infra.pgstore import create_schemas, one_at_a_time
 from infra.rabbitmq import REPLIES, RabbitBus, RabbitConsumer
-from infra.readstore import Positions, create_read_engine, create_read_tables
+from infra.readstore import Positions, autocommit, create_read_engine, create_read_tables
 from infra.redis_streams import RedisConsumer, RedisStreams
 from infra.relay import Brokers, Relay
 from infra.seed import seed
@@ -99,13 +99,14 @@ class Runtime:
         self.engine.dispose()
 
     def read(self) -> Connection:
-        return self.engine.connect()
+        """A connection to read the read models, one round trip per query."""
+        return autocommit(self.engine).connect()
 
     async def query(self, question: Callable[..., T], *args: object) -> T:
         """Asks the read models ``question`` on a worker thread, holding a connection only meanwhile."""
 
         def ask() -> T:
-            with self.engine.connect() as connection:
+            with self.read() as connection:
                 return question(connection, *args)
 
         return await anyio.to_thread.run_sync(ask)
@@ -285,7 +286,7 @@ def _workers(
         relays = [LogReader(f"relay:{name}", [app], positions) for name, app in apps.items()]
         workers += [Relay(reader, brokers, doorbell, interval) for reader in relays]
     projector = Projector(LogReader(PROJECTOR, list(apps.values()), positions), engine, PROJECTIONS)
-    timer = SagaTimer(engine, services.orchestrator.tick, clock)
+    timer = SagaTimer(autocommit(engine), services.orchestrator.tick, clock)
     return [
         *workers,
         Worker(PROJECTOR, projector.step, doorbell, interval),
