@@ -15,7 +15,7 @@ import anyio
 from sqlalchemy import Connection, Engine, text
 
 from domain.saga import Timing
-from handlers.consumers import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, handler_for
+from handlers.consumers import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, handler_for, wanted_by
 from handlers.inventory import InventoryService
 from handlers.messages import Envelope
 from handlers.orchestrator import OrchestratorService
@@ -75,7 +75,8 @@ class Runtime:
         self._stopping.clear()
         if self.brokers.rabbitmq:
             await self.brokers.rabbitmq.connect((*(f"commands.{group}" for group in SERVICE_GROUPS), REPLIES))
-        self._threads = ThreadPoolExecutor(max_workers=max(1, len(self.workers)), thread_name_prefix="cloudmart")
+        threads = _threads_for(self.workers, self.settings.partitions)
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cloudmart")
         self._tasks = [
             asyncio.create_task(worker.run(self._stopping, self._threads), name=worker.name) for worker in self.workers
         ]
@@ -132,6 +133,11 @@ class Runtime:
                 return False
             await asyncio.sleep(self.settings.poll_interval_seconds / 5)
         return True
+
+
+def _threads_for(workers: list[Runnable], partitions: int) -> int:
+    """A thread for each step that may run at once: the broker consumers handle their partitions side by side."""
+    return max(1, sum(partitions if isinstance(worker, RedisConsumer | RabbitConsumer) else 1 for worker in workers))
 
 
 def _store_check(app: Service) -> Callable[[], Awaitable[object]]:
@@ -278,7 +284,9 @@ def _workers(
         workers.append(Worker(group, consumer.step, doorbell, interval, [app.name for app in sources]))
     if brokers.redis:
         claim = settings.redis_claim_idle_ms
-        workers += [RedisConsumer(brokers.redis, group, handlers[group], claim) for group in SERVICE_GROUPS]
+        workers += [
+            RedisConsumer(brokers.redis, group, handlers[group], claim, wanted_by(group)) for group in SERVICE_GROUPS
+        ]
     if brokers.rabbitmq:
         workers += [RabbitConsumer(brokers.rabbitmq, f"commands.{group}", handlers[group]) for group in SERVICE_GROUPS]
         workers.append(RabbitConsumer(brokers.rabbitmq, REPLIES, handlers[ORCHESTRATOR]))

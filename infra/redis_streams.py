@@ -75,11 +75,17 @@ class RedisConsumer:
     """One member of a service's consumer group; any number of them share the group's partitions."""
 
     def __init__(
-        self, streams: RedisStreams, group: str, handle: Callable[[Envelope], None], claim_idle_ms: int
+        self,
+        streams: RedisStreams,
+        group: str,
+        handle: Callable[[Envelope], None],
+        claim_idle_ms: int,
+        wants: Callable[[Envelope], bool] = lambda message: True,
     ) -> None:
         self.streams = streams
         self.group = group
         self.handle = handle
+        self.wants = wants  # every group reads every event: the others are acknowledged on the spot
         self.claim_idle_ms = claim_idle_ms
         self.name = f"redis:{group}"
         self.member = f"{socket.gethostname()}-{os.getpid()}"
@@ -112,8 +118,17 @@ class RedisConsumer:
         if not self.owned:
             await asyncio.sleep(0.1)
             return
-        for stream, entries in await self._new_entries():
-            await self._handle_in_order(self._partition(stream), entries, thread)
+        # Each order's messages are in one partition: partitions are independent, so they are handled
+        # side by side, each in its own order, as replicas of the group would. All of them finish
+        # before the next read, even when one fails, so that no partition ever has two handlers.
+        batches = await self._new_entries()
+        outcomes = await asyncio.gather(
+            *(self._handle_in_order(self._partition(stream), entries, thread) for stream, entries in batches),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _upkeep(self, thread: Executor) -> None:
         """Keeps this member's leases, and handles what is pending too long (its own failures, or what a
@@ -188,7 +203,8 @@ class RedisConsumer:
         client, stream = self.streams.client, self.streams.stream(partition)
         try:
             message = decode(fields[b"envelope"])
-            await asyncio.get_running_loop().run_in_executor(thread, self.handle, message)
+            if self.wants(message):
+                await asyncio.get_running_loop().run_in_executor(thread, self.handle, message)
         except Exception:  # retried after claim_idle_ms; dead-lettered if it keeps failing
             log.exception("%s failed on %s entry %s", self.name, stream, entry_id)
             if await self._deliveries(stream, entry_id) < MAX_DELIVERIES:
