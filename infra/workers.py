@@ -73,6 +73,7 @@ class LogReader:
         self.batch_size = batch_size
 
     def read(self) -> tuple[list[Envelope], dict[str, int]]:
+        """The next batch, and the position it reaches in each log it advanced in."""
         reached = self.positions.of(self.consumer)
         per_source = []
         for source in self.sources:
@@ -80,9 +81,8 @@ class LogReader:
             notifications = source.recorder.select_notifications(start=start, limit=self.batch_size)
             per_source.append([to_record(source, n) for n in notifications])
         records = list(heapq.merge(*per_source, key=lambda record: record.occurred_at))
-        for record in records:
-            reached[record.source] = record.position
-        return records, reached
+        advanced = {record.source: record.position for record in records}  # in order: the last one wins
+        return records, advanced
 
 
 @dataclass
@@ -136,9 +136,8 @@ class Projector:
             if connection.dialect.name == "postgresql":  # replicas take turns: each batch is applied once
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PROJECTOR_LOCK})
             records, reached = self.reader.read()
-            for record in records:
-                for projection in self.projections:
-                    projection.apply(connection, record)
+            for projection in self.projections:
+                projection.apply_all(connection, records)
             if records:
                 self.reader.positions.save(connection, self.name, reached)
         return len(records)

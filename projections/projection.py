@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,11 @@ class Projection:
         projector = self.projectors.get(record.type)
         if projector is not None:
             projector(connection, record)
+
+    def apply_all(self, connection: Connection, records: Sequence[Envelope]) -> None:
+        """A batch, in order. Each projection keeps to its own tables, so batches may go projection by projection."""
+        for record in records:
+            self.apply(connection, record)
 
 
 def upsert(connection: Connection, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
