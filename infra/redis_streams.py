@@ -139,13 +139,19 @@ class RedisConsumer:
             await self._handle_in_order(partition, await self._reclaimed(partition, idle), thread)
 
     async def _handle_in_order(self, partition: int, entries: list[Entry], thread: Executor) -> None:
-        """Handles a partition's entries in order; one that fails holds back the rest until it is retried."""
+        """Handles a partition's entries in order; one that fails holds back the rest until it is retried.
+        Those handled are acknowledged together afterwards (one XACK, not one per entry)."""
+        handled = []
         for entry_id, fields in entries:
             if not await self._process(partition, entry_id, fields, thread):
                 self.stalled.add(partition)
-                return
-        if entries:
-            self.stalled.discard(partition)
+                break
+            handled.append(entry_id)
+        else:
+            if entries:
+                self.stalled.discard(partition)
+        if handled:
+            await self.streams.client.xack(self.streams.stream(partition), self.group, *handled)
 
     async def _balance(self) -> set[int]:
         """Keeps this member's fair share of partitions; returns those it has just taken over."""
@@ -199,7 +205,7 @@ class RedisConsumer:
         return [(entry_id, fields) for entry_id, fields in entries if fields]
 
     async def _process(self, partition: int, entry_id: bytes, fields: dict[bytes, bytes], thread: Executor) -> bool:
-        """Handles one entry; False if it stays pending, to be reclaimed and retried."""
+        """Handles one entry (True: to acknowledge); False if it stays pending, to be reclaimed and retried."""
         client, stream = self.streams.client, self.streams.stream(partition)
         try:
             message = decode(fields[b"envelope"])
@@ -210,7 +216,6 @@ class RedisConsumer:
             if await self._deliveries(stream, entry_id) < MAX_DELIVERIES:
                 return False
             await client.xadd(self.streams.dead_letters, {**fields, b"group": self.group.encode()})
-        await client.xack(stream, self.group, entry_id)
         return True
 
     async def _deliveries(self, stream: str, entry_id: bytes) -> int:
