@@ -38,11 +38,18 @@ app = typer.Typer(
 )
 
 
+# A cloudmart process is a few dozen threads that mostly wait on PostgreSQL, Redis and RabbitMQ.
+# Python hands the GIL over every 5 ms by default, so a thread back from the database (holding a
+# connection, or the event loop with requests to parse) can wait that long behind one that computes.
+GIL_SWITCH_INTERVAL_SECONDS = 0.0005
+
+
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="log every saga step")) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
 
 
 @app.command()

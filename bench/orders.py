@@ -3,10 +3,15 @@
 Usage (against a running ``cloudmart serve``):
 
     python -m bench.orders --url http://127.0.0.1:8000 --orders 1000 --concurrency 50 --mode both [--json FILE]
+    python -m bench.orders --rate 1000 --orders 1000 --concurrency 50 --mode both
 
-Each of ``--concurrency`` workers places an order (POST /orders), then polls GET /sagas/{orderId}
-until the saga is over, then places the next one: a closed loop with at most ``--concurrency``
-requests and sagas in flight. Orders spread over customer-001/002 and book-123/789, whose stock
+Closed loop (the default): each of ``--concurrency`` workers places an order (POST /orders), then
+polls GET /sagas/{orderId} until the saga is over, then places the next one, so at most
+``--concurrency`` orders are in flight and the server's speed sets the pace: it measures throughput.
+Open loop (``--rate N``): orders arrive at N a minute, evenly spaced, whether or not the earlier
+ones are over; at most ``--concurrency`` are in flight (POST to saga over), and an arrival that
+finds no free slot waits for one. Latencies count from when the order was due, so that waiting
+shows in them: it measures latency at a given load. Orders spread over customer-001/002 and book-123/789, whose stock
 (5 and 10) runs out quickly, so most sagas end cancelled: a cancelled order is a finished saga too.
 Stock is not restored between modes, so with ``--mode both`` the second mode may complete none.
 
@@ -68,6 +73,7 @@ class ModeRun:
     samples: list[Sample] = field(default_factory=list)
     poll_errors: Counter[str] = field(default_factory=Counter)
     stock_at_start: dict[str, int] = field(default_factory=dict)
+    waited_for_slot: int = 0  # open loop: arrivals that found --concurrency orders in flight
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -76,6 +82,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--orders", type=int, default=1000, help="orders to place per mode")
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent workers (and connections)")
     parser.add_argument("--mode", choices=("choreography", "orchestration", "both"), default="both")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        metavar="ORDERS_PER_MINUTE",
+        help="open loop: orders arrive at this rate (default: closed)",
+    )
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds before a saga counts as unfinished")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     return parser.parse_args(argv)
@@ -137,8 +149,10 @@ async def wait_for_saga(
         pause = min(pause * 1.5, MAX_POLL_SECONDS)
 
 
-async def run_one_order(client: httpx.AsyncClient, index: int, run: ModeRun, deadline: float) -> None:
-    sample = Sample(started=time.perf_counter())
+async def run_one_order(
+    client: httpx.AsyncClient, index: int, run: ModeRun, deadline: float, due: float | None = None
+) -> None:
+    sample = Sample(started=time.perf_counter() if due is None else due)
     run.samples.append(sample)
     order_id = await place_order(client, order_body(index, run.mode), sample)
     if order_id is not None:
@@ -160,8 +174,37 @@ async def run_mode(client: httpx.AsyncClient, mode: str, args: argparse.Namespac
         indexes.put_nowait(index)
     task = progress.add_task(mode, total=args.orders)
     advance = partial(progress.advance, task)
-    await run_workers(args.concurrency, lambda: worker(client, indexes, run, args.deadline, advance))
+    if args.rate:
+        await arrivals(client, run, args, advance)
+    else:
+        await run_workers(args.concurrency, lambda: worker(client, indexes, run, args.deadline, advance))
     return run
+
+
+async def arrivals(
+    client: httpx.AsyncClient, run: ModeRun, args: argparse.Namespace, advance: Callable[[], None]
+) -> None:
+    """Open loop: order i is due i × 60 / rate seconds after the first, in flight until its saga is over."""
+    slots = asyncio.Semaphore(args.concurrency)
+
+    async def one(index: int, due: float) -> None:
+        try:
+            await run_one_order(client, index, run, args.deadline, due)
+        finally:
+            slots.release()
+            advance()
+
+    first = time.perf_counter()
+    try:
+        async with asyncio.TaskGroup() as group:
+            for index in range(args.orders):
+                due = first + index * 60 / args.rate
+                await asyncio.sleep(due - time.perf_counter())
+                run.waited_for_slot += slots.locked()
+                await slots.acquire()
+                group.create_task(one(index, due))
+    except ExceptionGroup as errors:
+        raise errors.exceptions[0] from None
 
 
 async def run_workers(count: int, make_worker: Callable[[], Coroutine[None, None, None]]) -> None:
@@ -223,6 +266,8 @@ class Figures:
 
     mode: str
     concurrency: int
+    rate: float | None  # orders a minute offered (open loop); None: closed loop
+    waited_for_slot: int
     stock_at_start: dict[str, int]
     orders_placed: int
     post_errors: dict[str, int]
@@ -248,12 +293,14 @@ class Figures:
         }
 
 
-def figures(run: ModeRun, concurrency: int) -> Figures:
+def figures(run: ModeRun, concurrency: int, rate: float | None) -> Figures:
     placed = [sample for sample in run.samples if sample.post_error is None]
     outcomes = Counter(sample.outcome for sample in placed)
     return Figures(
         mode=run.mode,
         concurrency=concurrency,
+        rate=rate,
+        waited_for_slot=run.waited_for_slot,
         stock_at_start=run.stock_at_start,
         orders_placed=len(run.samples),
         post_errors=dict(Counter(sample.post_error for sample in run.samples if sample.post_error)),
@@ -302,7 +349,9 @@ def print_header(context: dict[str, object]) -> None:
 
 def results_rows(result: Figures) -> list[str]:
     stock = ", ".join(f"{book} {level}" for book, level in result.stock_at_start.items())
-    rows = [stock, str(result.orders_placed), counts(result.post_errors), counts(result.poll_errors)]
+    offered = "closed loop" if result.rate is None else f"{number(result.rate, 0)}/min"
+    rows = [offered, str(result.waited_for_slot), stock, str(result.orders_placed)]
+    rows += [counts(result.post_errors), counts(result.poll_errors)]
     rows += [str(result.completed), str(result.cancelled), str(result.unfinished)]
     rows += [number(result.wall_seconds, 2), number(result.sagas_per_second, 1)]
     rows += [
@@ -312,7 +361,8 @@ def results_rows(result: Figures) -> list[str]:
 
 
 RESULT_LABELS = [
-    "stock at start", "orders placed", "POST errors", "poll errors (GET /sagas)",
+    "arrivals", "arrivals that waited for a slot", "stock at start", "orders placed",
+    "POST errors", "poll errors (GET /sagas)",
     "completed", "cancelled", "unfinished", "wall time (s)", "sagas / s",
     "POST p50 (ms)", "POST p95 (ms)", "POST p99 (ms)", "POST max (ms)",
     "completion p50 (ms)", "completion p95 (ms)", "completion p99 (ms)", "completion max (ms)",
@@ -386,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: no figures printed")
         return 130
-    results = [figures(run, args.concurrency) for run in runs]
+    results = [figures(run, args.concurrency, args.rate) for run in runs]
     print_report(context, results)
     if args.json:
         write_json(args.json, context, results)

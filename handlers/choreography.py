@@ -114,6 +114,10 @@ REACTIONS: dict[str, dict[str, tuple[Reaction, ...]]] = {
 """Who reacts to what: service -> event type -> reactions."""
 
 
+def reacts(service: str, message: Envelope) -> bool:
+    return message.saga_mode == MODE and message.type in REACTIONS.get(service, {})
+
+
 def react(services: Services, service: str, message: Envelope) -> None:
     if message.saga_mode == MODE:
         for reaction in REACTIONS.get(service, {}).get(message.type, ()):

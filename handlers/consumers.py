@@ -32,3 +32,11 @@ def handler_for(group: str) -> Handler:
 
     handle.__name__ = f"{group}_consumer"
     return handle
+
+
+def wanted_by(group: str) -> Callable[[Envelope], bool]:
+    """Whether ``handler_for(group)`` would do anything with a message; a transport that carries every
+    service's events to every group can acknowledge the others without calling the handler."""
+    if group not in SERVICE_GROUPS:
+        return lambda message: True
+    return lambda message: message.target == group or (message.target is None and choreography.reacts(group, message))

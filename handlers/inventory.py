@@ -17,11 +17,19 @@ class InventoryService(Service):
     def __init__(self, faults: FaultInjector, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self.faults = faults
+        self._prices: dict[str, int] = {}
 
     @retry_on_conflict
     def catalogue(self, book_id: str, title: str, price: int, stock: int) -> None:
         if not self.find(Book.create_id(book_id), Book):
             self.save(Book(book_id=book_id, title=title, price=price, stock=stock))
+
+    def catalogue_price(self, book_id: str) -> int:
+        """A book's price, read from its store once: it is fixed when the book is catalogued, and
+        books are never removed, so what was read stays true (an unknown book is asked again)."""
+        if book_id not in self._prices:
+            self._prices[book_id] = self.book(book_id).price
+        return self._prices[book_id]
 
     def book(self, book_id: str) -> Book:
         book = self.find(Book.create_id(book_id), Book)

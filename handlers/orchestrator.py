@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
+
 from domain.commands import CreateOrder
 from domain.orders import OrderNotFoundError
 from domain.saga import OrderSaga, Timing
@@ -22,13 +24,14 @@ class OrchestratorService(Service):
     def saga(self, order_id: str) -> OrderSaga | None:
         return self.find(OrderSaga.create_id(order_id), OrderSaga)
 
-    @retry_on_conflict
     def start(self, order: CreateOrder) -> int:
-        if self.saga(order.order_id):
-            return 0
+        """Starts the order's saga unless it exists already (the store refuses its version 1 twice)."""
         saga = OrderSaga.start(order)
         saga.advance(self.clock(), self.timing)
-        return self.last_position(self.save(saga))
+        try:
+            return self.last_position(self.save(saga))
+        except IntegrityError:
+            return 0
 
     @retry_on_conflict
     def receive(self, order_id: str, reply_type: str, details: dict[str, Any]) -> None:

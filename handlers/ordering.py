@@ -49,10 +49,10 @@ class Accepted:
 
 
 def place_order(services: Services, request: PlaceOrder) -> Accepted:
-    book = services.inventory.book(request.book_id)
-    if request.price != book.price:
-        raise PriceMismatchError(request.book_id, request.price, book.price)
-    services.payments.account(request.customer_id)
+    catalogue_price = services.inventory.catalogue_price(request.book_id)
+    if request.price != catalogue_price:
+        raise PriceMismatchError(request.book_id, request.price, catalogue_price)
+    services.payments.ensure_customer(request.customer_id)
     order = CreateOrder(
         order_id=_order_id_for(request.idempotency_key),
         customer_id=request.customer_id,

@@ -18,11 +18,18 @@ class PaymentsService(Service):
         super().__init__(env)
         self.faults = faults
         self.gateway = gateway
+        self._customers: set[str] = set()
 
     @retry_on_conflict
     def open_account(self, customer_id: str, name: str, email: str, credit_limit: int, e_money: int) -> None:
         if not self.find(Account.create_id(customer_id), Account):
             self.save(Account(customer_id, name, email, credit_limit, e_money))
+
+    def ensure_customer(self, customer_id: str) -> None:
+        """Raises unless the customer has an account; accounts are never closed, so one found is remembered."""
+        if customer_id not in self._customers:
+            self.account(customer_id)
+            self._customers.add(customer_id)
 
     def account(self, customer_id: str) -> Account:
         account = self.find(Account.create_id(customer_id), Account)

@@ -15,7 +15,7 @@ import anyio
 from sqlalchemy import Connection, Engine, text
 
 from domain.saga import Timing
-from handlers.consumers import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, handler_for
+from handlers.consumers import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, handler_for, wanted_by
 from handlers.inventory import InventoryService
 from handlers.messages import Envelope
 from handlers.orchestrator import OrchestratorService
@@ -32,7 +32,7 @@ from infra.faults import DatabaseFaults
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
 from infra.pgstore import create_schemas, one_at_a_time
 from infra.rabbitmq import REPLIES, RabbitBus, RabbitConsumer
-from infra.readstore import PROJECTOR, Positions, create_read_engine, create_read_tables
+from infra.readstore import PROJECTOR, Positions, autocommit, create_read_engine, create_read_tables
 from infra.redis_streams import RedisConsumer, RedisStreams
 from infra.relay import Brokers, Relay
 from infra.replay import Progress, Rebuilt, projections_named, rebuild
@@ -75,7 +75,8 @@ class Runtime:
         self._stopping.clear()
         if self.brokers.rabbitmq:
             await self.brokers.rabbitmq.connect((*(f"commands.{group}" for group in SERVICE_GROUPS), REPLIES))
-        self._threads = ThreadPoolExecutor(max_workers=max(1, len(self.workers)), thread_name_prefix="cloudmart")
+        threads = _threads_for(self.workers, self.settings.partitions)
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cloudmart")
         self._tasks = [
             asyncio.create_task(worker.run(self._stopping, self._threads), name=worker.name) for worker in self.workers
         ]
@@ -99,13 +100,14 @@ class Runtime:
         self.engine.dispose()
 
     def read(self) -> Connection:
-        return self.engine.connect()
+        """A connection to read the read models, one round trip per query."""
+        return autocommit(self.engine).connect()
 
     async def query(self, question: Callable[..., T], *args: object) -> T:
         """Asks the read models ``question`` on a worker thread, holding a connection only meanwhile."""
 
         def ask() -> T:
-            with self.engine.connect() as connection:
+            with self.read() as connection:
                 return question(connection, *args)
 
         return await anyio.to_thread.run_sync(ask)
@@ -137,6 +139,11 @@ class Runtime:
                 return False
             await asyncio.sleep(self.settings.poll_interval_seconds / 5)
         return True
+
+
+def _threads_for(workers: list[Runnable], partitions: int) -> int:
+    """A thread for each step that may run at once: the broker consumers handle their partitions side by side."""
+    return max(1, sum(partitions if isinstance(worker, RedisConsumer | RabbitConsumer) else 1 for worker in workers))
 
 
 def _store_check(app: Service) -> Callable[[], Awaitable[object]]:
@@ -295,7 +302,9 @@ def _workers(
         workers.append(Worker(group, consumer.step, doorbell, interval, [app.name for app in sources]))
     if brokers.redis:
         claim = settings.redis_claim_idle_ms
-        workers += [RedisConsumer(brokers.redis, group, handlers[group], claim) for group in SERVICE_GROUPS]
+        workers += [
+            RedisConsumer(brokers.redis, group, handlers[group], claim, wanted_by(group)) for group in SERVICE_GROUPS
+        ]
     if brokers.rabbitmq:
         workers += [RabbitConsumer(brokers.rabbitmq, f"commands.{group}", handlers[group]) for group in SERVICE_GROUPS]
         workers.append(RabbitConsumer(brokers.rabbitmq, REPLIES, handlers[ORCHESTRATOR]))
@@ -303,7 +312,7 @@ def _workers(
         relays = [LogReader(f"relay:{name}", [app], positions) for name, app in apps.items()]
         workers += [Relay(reader, brokers, doorbell, interval) for reader in relays]
     projector = Projector(LogReader(PROJECTOR, list(apps.values()), positions), engine, PROJECTIONS)
-    timer = SagaTimer(engine, services.orchestrator.tick, clock)
+    timer = SagaTimer(autocommit(engine), services.orchestrator.tick, clock)
     return [
         *workers,
         Worker(PROJECTOR, projector.step, doorbell, interval),

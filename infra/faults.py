@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, delete, select
 
 from infra.mocks import SERVICES_WITH_FAULTS
+from infra.readstore import autocommit
 
 metadata = MetaData()
 faults = Table(
@@ -21,6 +22,7 @@ class DatabaseFaults:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._single_statements = autocommit(engine)
 
     def create_table(self) -> None:
         metadata.create_all(self.engine)
@@ -34,21 +36,21 @@ class DatabaseFaults:
             connection.execute(delete(faults))
 
     def pending(self) -> dict[str, list[str]]:
-        with self.engine.connect() as connection:
+        with self._single_statements.connect() as connection:
             rows = connection.execute(select(faults.c.service, faults.c.kind).order_by(faults.c.id)).all()
         return {service: [kind for owner, kind in rows if owner == service] for service in SERVICES_WITH_FAULTS}
 
     def take(self, service: str) -> str | None:
-        with self.engine.begin() as connection:
-            next_fault = (
-                select(faults.c.id, faults.c.kind)
-                .where(faults.c.service == service)
-                .order_by(faults.c.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            row = connection.execute(next_fault).first()
-            if row is None:
-                return None
-            connection.execute(delete(faults).where(faults.c.id == row.id))
-            return str(row.kind)
+        """Consumes the service's oldest fault, if any, in one statement: every operation of the
+        services asks, and nearly always there is none."""
+        oldest = (
+            select(faults.c.id)
+            .where(faults.c.service == service)
+            .order_by(faults.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        with self._single_statements.connect() as connection:
+            kind = connection.execute(delete(faults).where(faults.c.id == oldest).returning(faults.c.kind)).scalar()
+        return None if kind is None else str(kind)

@@ -31,6 +31,12 @@ def create_read_engine(settings: Settings) -> Engine:
     return engine
 
 
+def autocommit(engine: Engine) -> Engine:
+    """The same pool, each statement its own transaction: a lone query is one round trip, without
+    the BEGIN before it and the ROLLBACK after it. For reads, and for writes of a single statement."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def create_read_tables(engine: Engine) -> None:
     metadata.create_all(engine)
 
@@ -61,10 +67,11 @@ class Positions:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reads = autocommit(engine)
 
     def of(self, consumer: str, connection: Connection | None = None) -> dict[str, int]:
         if connection is None:
-            with self.engine.connect() as own:
+            with self._reads.connect() as own:
                 return self.of(consumer, own)
         statement = select(positions.c.source, positions.c.position).where(positions.c.consumer == consumer)
         return {source: position for source, position in connection.execute(statement)}

@@ -75,16 +75,27 @@ class RedisConsumer:
     """One member of a service's consumer group; any number of them share the group's partitions."""
 
     def __init__(
-        self, streams: RedisStreams, group: str, handle: Callable[[Envelope], None], claim_idle_ms: int
+        self,
+        streams: RedisStreams,
+        group: str,
+        handle: Callable[[Envelope], None],
+        claim_idle_ms: int,
+        wants: Callable[[Envelope], bool] = lambda message: True,
     ) -> None:
         self.streams = streams
         self.group = group
         self.handle = handle
+        self.wants = wants  # every group reads every event: the others are acknowledged on the spot
         self.claim_idle_ms = claim_idle_ms
         self.name = f"redis:{group}"
         self.member = f"{socket.gethostname()}-{os.getpid()}"
         self.owned: set[int] = set()
         self.stalled: set[int] = set()
+        # Leases last LEASE_MS and pending entries are reclaimed after claim_idle_ms: renewing and
+        # reclaiming a few times within the shorter of the two is enough, and doing it before every
+        # read cost ten Redis round trips per batch on the event loop that also serves HTTP.
+        self.upkeep_seconds = min(LEASE_MS / 5, claim_idle_ms) / 1000
+        self._next_upkeep = 0.0
         self.hold = streams.client.register_script(_HOLD)
         self.release = streams.client.register_script(_RELEASE)
 
@@ -101,24 +112,46 @@ class RedisConsumer:
             await self._let_go(set(self.owned))
 
     async def _step(self, thread: Executor) -> None:
-        taken_over = await self._balance()
+        if time.monotonic() >= self._next_upkeep:
+            self._next_upkeep = time.monotonic() + self.upkeep_seconds
+            await self._upkeep(thread)
         if not self.owned:
             await asyncio.sleep(0.1)
             return
+        # Each order's messages are in one partition: partitions are independent, so they are handled
+        # side by side, each in its own order, as replicas of the group would. All of them finish
+        # before the next read, even when one fails, so that no partition ever has two handlers.
+        batches = await self._new_entries()
+        outcomes = await asyncio.gather(
+            *(self._handle_in_order(self._partition(stream), entries, thread) for stream, entries in batches),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _upkeep(self, thread: Executor) -> None:
+        """Keeps this member's leases, and handles what is pending too long (its own failures, or what a
+        member that died left behind in the partitions just taken over)."""
+        taken_over = await self._balance()
         for partition in sorted(self.owned):
             idle = 0 if partition in taken_over else self.claim_idle_ms
             await self._handle_in_order(partition, await self._reclaimed(partition, idle), thread)
-        for stream, entries in await self._new_entries():
-            await self._handle_in_order(self._partition(stream), entries, thread)
 
     async def _handle_in_order(self, partition: int, entries: list[Entry], thread: Executor) -> None:
-        """Handles a partition's entries in order; one that fails holds back the rest until it is retried."""
+        """Handles a partition's entries in order; one that fails holds back the rest until it is retried.
+        Those handled are acknowledged together afterwards (one XACK, not one per entry)."""
+        handled = []
         for entry_id, fields in entries:
             if not await self._process(partition, entry_id, fields, thread):
                 self.stalled.add(partition)
-                return
-        if entries:
-            self.stalled.discard(partition)
+                break
+            handled.append(entry_id)
+        else:
+            if entries:
+                self.stalled.discard(partition)
+        if handled:
+            await self.streams.client.xack(self.streams.stream(partition), self.group, *handled)
 
     async def _balance(self) -> set[int]:
         """Keeps this member's fair share of partitions; returns those it has just taken over."""
@@ -172,17 +205,17 @@ class RedisConsumer:
         return [(entry_id, fields) for entry_id, fields in entries if fields]
 
     async def _process(self, partition: int, entry_id: bytes, fields: dict[bytes, bytes], thread: Executor) -> bool:
-        """Handles one entry; False if it stays pending, to be reclaimed and retried."""
+        """Handles one entry (True: to acknowledge); False if it stays pending, to be reclaimed and retried."""
         client, stream = self.streams.client, self.streams.stream(partition)
         try:
             message = decode(fields[b"envelope"])
-            await asyncio.get_running_loop().run_in_executor(thread, self.handle, message)
+            if self.wants(message):
+                await asyncio.get_running_loop().run_in_executor(thread, self.handle, message)
         except Exception:  # retried after claim_idle_ms; dead-lettered if it keeps failing
             log.exception("%s failed on %s entry %s", self.name, stream, entry_id)
             if await self._deliveries(stream, entry_id) < MAX_DELIVERIES:
                 return False
             await client.xadd(self.streams.dead_letters, {**fields, b"group": self.group.encode()})
-        await client.xack(stream, self.group, entry_id)
         return True
 
     async def _deliveries(self, stream: str, entry_id: bytes) -> int:

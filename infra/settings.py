@@ -28,8 +28,10 @@ class Settings(BaseSettings):
     )
     postgres_pool_size: int = Field(default=2, ge=0, description="per service event store, per process (0: lazy)")
     postgres_max_overflow: int = Field(default=8, ge=0)
-    read_pool_size: int = Field(default=5, ge=1, description="read-model connections kept per process")
-    read_max_overflow: int = Field(default=15, ge=0, description="extra read-model connections under load")
+    read_pool_size: int = Field(default=10, ge=1, description="read-model connections kept per process")
+    read_max_overflow: int = Field(
+        default=10, ge=0, description="extra read-model connections under load (each closed after its use)"
+    )
     aggregate_cache_size: int = Field(default=1000, ge=0, description="aggregates kept in memory per service")
     partitions: int = Field(
         default=4, ge=1, le=64, description="per-order ordering: each order's messages go through one partition"

@@ -73,6 +73,7 @@ class LogReader:
         self.batch_size = batch_size
 
     def read(self, connection: Connection | None = None) -> tuple[list[Envelope], dict[str, int]]:
+        """The next batch, and the position it reaches in each log it advanced in."""
         reached = self.positions.of(self.consumer, connection)
         # every log's end first, then the pages: an effect in one log is rarely read without its cause in another
         heads = [source.recorder.max_notification_id() if len(self.sources) > 1 else None for source in self.sources]
@@ -88,9 +89,8 @@ class LogReader:
         if horizon is not None:
             per_source = [list(itertools.takewhile(lambda r: r.occurred_at <= horizon, page)) for page in per_source]
         records = list(heapq.merge(*per_source, key=lambda record: record.occurred_at))
-        for record in records:
-            reached[record.source] = record.position
-        return records, reached
+        advanced = {record.source: record.position for record in records}  # in order: the last one wins
+        return records, advanced
 
 
 @dataclass

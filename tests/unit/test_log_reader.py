@@ -52,7 +52,7 @@ def read_everything(logs: list[FakeLog], batch_size: int) -> list[Envelope]:
         if not records:
             return delivered
         delivered += records
-        positions.reached = reached
+        positions.reached.update(reached)
     raise AssertionError("the reader stopped making progress")
 
 

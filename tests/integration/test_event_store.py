@@ -1,0 +1,39 @@
+"""The PostgreSQL event store writes each save in one round trip, and a refused write leaves it usable."""
+
+from __future__ import annotations
+
+import uuid
+
+from domain.commands import CreateOrder
+from handlers.orders import OrdersService
+from infra.eventstore import service_env
+from infra.pgstore import create_schemas
+from infra.readstore import create_read_engine
+from infra.settings import Settings
+from tests.infrastructure import borrowed_infrastructure
+
+
+def new_order() -> CreateOrder:
+    return CreateOrder(str(uuid.uuid4()), "customer-001", "book-123", 1, 3500, 3500, "credit_card", "Tokyo")
+
+
+async def test_a_second_creation_of_an_order_is_refused_and_the_next_save_goes_on_the_same_connection() -> None:
+    async with borrowed_infrastructure() as infrastructure:
+        settings = Settings(database_url=infrastructure["database_url"], postgres_pool_size=1, postgres_max_overflow=0)
+        engine = create_read_engine(settings)
+        create_schemas(engine, ("orders",))
+        engine.dispose()
+        orders = OrdersService(env=service_env(settings, "orders"))
+        try:
+            order = new_order()
+            first = orders.create(order, "choreography")
+            again = orders.create(order, "choreography")
+            next_one = orders.create(new_order(), "choreography")
+            stored = [n.id for n in orders.recorder.select_notifications(start=1, limit=10)]
+        finally:
+            orders.close()
+
+    assert first > 0
+    assert again == 0  # the store refused version 1 twice; the failed transaction was rolled back
+    assert next_one > first
+    assert stored == [first, next_one]
