@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
 from domain.common import PaymentMethod, SagaMode
+from infra.messaging import camel_keys
 from projections.catalog import PROJECTIONS
 
 MAX_QUANTITY = 100
@@ -139,6 +140,11 @@ class EventRecord(Schema):
     message_id: str | None
     payload: dict[str, Any]
     timestamp: str
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> EventRecord:
+        """A row of the event index, its payload's keys in camelCase like every other field."""
+        return cls.model_validate({**row, "payload": camel_keys(row["payload"])})
 
 
 class EventPage(Schema):

@@ -77,10 +77,10 @@ def rebuild(
     everything = {projection.name for projection in projections} == {projection.name for projection in PROJECTIONS}
     with engine.connect() as connection, _Aside(connection, projections) as aside:
         with connection.begin():
-            aside.replay(sources, _until(connection, sources, everything), progress)
+            aside.replay(sources, _until(connection, sources, to_the_end=everything), progress)
         with connection.begin():
             hold_read_models(connection)
-            until = _until(connection, sources, everything)
+            until = _until(connection, sources, to_the_end=everything)
             aside.replay(sources, until, progress)
             aside.swap_in()
             if everything:
@@ -94,14 +94,15 @@ def differences(
     """The rows in which the live read models differ from a rebuild to the projector's positions."""
     with engine.connect() as connection, _Aside(connection, projections) as aside:
         with connection.begin():
-            aside.replay(sources, Positions(engine).of(PROJECTOR, connection))
+            aside.replay(sources, _until(connection, sources, to_the_end=False))
         with connection.begin():
             hold_read_models(connection)
-            aside.replay(sources, Positions(engine).of(PROJECTOR, connection))
+            aside.replay(sources, _until(connection, sources, to_the_end=False))
             return aside.differences()
 
 
-def _until(connection: Connection, sources: Sequence[Application[UUID]], to_the_end: bool) -> dict[str, int]:
+def _until(connection: Connection, sources: Sequence[Application[UUID]], *, to_the_end: bool) -> dict[str, int]:
+    """Where to replay to: the end of every log, or where the projector has got."""
     if to_the_end:
         return {source.name: source.recorder.max_notification_id() or 0 for source in sources}
     return Positions(connection.engine).of(PROJECTOR, connection)

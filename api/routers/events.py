@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -10,7 +10,6 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.deps import ReadDep, RuntimeDep
 from api.schemas import EventPage, EventRecord
 from infra.bootstrap import Runtime
-from infra.messaging import camel_keys
 from projections import queries
 
 router = APIRouter(tags=["events"])
@@ -29,7 +28,7 @@ def list_events(
 ) -> dict[str, object]:
     """Every service's events in one stream, oldest first; page with ``after=nextAfter``."""
     rows = queries.events(connection, after, limit, type_, aggregate_id)
-    return {"events": [_record(row) for row in rows], "next_after": rows[-1]["id"] if rows else after}
+    return {"events": [EventRecord.of(row) for row in rows], "next_after": rows[-1]["id"] if rows else after}
 
 
 @router.get(
@@ -58,13 +57,9 @@ async def _tail(runtime: Runtime, after: int, *filters: str | None) -> AsyncIter
     while True:
         rows = await runtime.query(queries.events, after, STREAM_PAGE, *filters)
         for row in rows:
-            record = EventRecord.model_validate(_record(row))
-            yield ServerSentEvent(record.model_dump_json(by_alias=True), id=str(row["id"]), event=row["event_type"])
+            record = EventRecord.of(row).model_dump_json(by_alias=True)
+            yield ServerSentEvent(record, id=str(row["id"]), event=row["event_type"])
         if rows:
             after = rows[-1]["id"]
         else:
             await asyncio.sleep(pause)
-
-
-def _record(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "payload": camel_keys(row["payload"])}

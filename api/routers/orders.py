@@ -14,7 +14,6 @@ from api.errors import not_found
 from api.schemas import EventRecord, Order, OrderAccepted, OrderPage, PlaceOrderRequest
 from handlers.ordering import PlaceOrder, cancel_order, order_as_of, place_order, placed_order
 from infra.bootstrap import Runtime
-from infra.messaging import camel_keys
 from projections import queries
 
 router = APIRouter(tags=["orders"])
@@ -130,8 +129,8 @@ async def post_cancel(order_id: str, runtime: RuntimeDep) -> OrderAccepted:
 
 
 @router.get("/orders/{order_id}/events", response_model=list[EventRecord], responses={404: _ERRORS[404]})
-def get_order_events(order_id: str, connection: ReadDep) -> list[dict[str, object]]:
+def get_order_events(order_id: str, connection: ReadDep) -> list[EventRecord]:
     """The audit trail: every event of every service about this order, cause before effect."""
     if queries.order(connection, order_id) is None:
         raise not_found(f"order {order_id}")
-    return [{**row, "payload": camel_keys(row["payload"])} for row in queries.order_trail(connection, order_id)]
+    return [EventRecord.of(row) for row in queries.order_trail(connection, order_id)]
