@@ -1,67 +1,54 @@
 from __future__ import annotations
 
-from sqlalchemy import Connection
-
 from domain.common import PaymentMethod
 from handlers.messages import Envelope, iso
-from projections.projection import Projection, adjust, upsert
+from projections.projection import Change, Fold, Projection, Row, Rows, added, merged
 from projections.tables import customers, notifications
 
+CUSTOMERS = Rows(customers, "customer_id")
+NOTIFICATIONS = Rows(notifications, "order_id")
 _BALANCE_COLUMN = {PaymentMethod.CREDIT_CARD.value: "credit_available", PaymentMethod.E_MONEY.value: "e_money_balance"}
 
 
-def account_opened(connection: Connection, record: Envelope) -> None:
+def account_opened(row: Row | None, record: Envelope) -> Row:
     p = record.payload
-    upsert(
-        connection,
-        customers,
-        {"customer_id": p["customer_id"]},
-        {
-            "name": p["name"],
-            "email": p["email"],
-            "credit_limit": p["credit_limit"],
-            "initial_e_money": p["e_money"],
-            "credit_available": p["credit_limit"],
-            "e_money_balance": p["e_money"],
-        },
-    )
+    values = {
+        "name": p["name"],
+        "email": p["email"],
+        "credit_limit": p["credit_limit"],
+        "initial_e_money": p["e_money"],
+        "credit_available": p["credit_limit"],
+        "e_money_balance": p["e_money"],
+    }
+    return merged(row, {"customer_id": p["customer_id"]}, values)
 
 
-def funds_debited(connection: Connection, record: Envelope) -> None:
-    _move(connection, record, -record.payload["amount"])
+def funds_debited(row: Row | None, record: Envelope) -> Row | None:
+    return added(row, {_BALANCE_COLUMN[record.payload["method"]]: -record.payload["amount"]})
 
 
-def funds_credited(connection: Connection, record: Envelope) -> None:
-    _move(connection, record, record.payload["amount"])
+def funds_credited(row: Row | None, record: Envelope) -> Row | None:
+    return added(row, {_BALANCE_COLUMN[record.payload["method"]]: record.payload["amount"]})
 
 
-def _move(connection: Connection, record: Envelope, delta: int) -> None:
-    column = _BALANCE_COLUMN[record.payload["method"]]
-    adjust(connection, customers, {"customer_id": record.payload["customer_id"]}, {column: delta})
-
-
-def customer_notified(connection: Connection, record: Envelope) -> None:
+def customer_notified(row: Row | None, record: Envelope) -> Row:
     p = record.payload
-    upsert(
-        connection,
-        notifications,
-        {"order_id": p["order_id"]},
-        {
-            "customer_id": p["customer_id"],
-            "outcome": p["outcome"],
-            "reason": p["reason"],
-            "at": iso(record.occurred_at),
-        },
-    )
+    at = iso(record.occurred_at)
+    values = {"customer_id": p["customer_id"], "outcome": p["outcome"], "reason": p["reason"], "at": at}
+    return merged(row, {"order_id": p["order_id"]}, values)
+
+
+def _by_customer(fold: Fold) -> Change:
+    return Change(CUSTOMERS, lambda record: record.payload["customer_id"], fold)
 
 
 projection = Projection(
     "customers",
     (customers, notifications),
     {
-        "AccountOpened": account_opened,
-        "FundsDebited": funds_debited,
-        "FundsCredited": funds_credited,
-        "CustomerNotified": customer_notified,
+        "AccountOpened": _by_customer(account_opened),
+        "FundsDebited": _by_customer(funds_debited),
+        "FundsCredited": _by_customer(funds_credited),
+        "CustomerNotified": Change(NOTIFICATIONS, lambda record: record.payload["order_id"], customer_notified),
     },
 )

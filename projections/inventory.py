@@ -1,59 +1,49 @@
 from __future__ import annotations
 
-from sqlalchemy import Connection
-
 from handlers.messages import Envelope
-from projections.projection import Projection, adjust, upsert
+from projections.projection import Change, Fold, Projection, Row, Rows, added, merged
 from projections.tables import inventory
 
+INVENTORY = Rows(inventory, "book_id")
 
-def book_catalogued(connection: Connection, record: Envelope) -> None:
+
+def book_catalogued(row: Row | None, record: Envelope) -> Row:
     p = record.payload
-    upsert(
-        connection,
-        inventory,
-        {"book_id": p["book_id"]},
-        {
-            "title": p["title"],
-            "price": p["price"],
-            "available_stock": p["stock"],
-            "initial_stock": p["stock"],
-            "reserved_stock": 0,
-            "sold_stock": 0,
-            "restocked": 0,
-        },
-    )
+    values = {
+        "title": p["title"],
+        "price": p["price"],
+        "available_stock": p["stock"],
+        "initial_stock": p["stock"],
+        "reserved_stock": 0,
+        "sold_stock": 0,
+        "restocked": 0,
+    }
+    return merged(row, {"book_id": p["book_id"]}, values)
 
 
-def book_restocked(connection: Connection, record: Envelope) -> None:
+def book_restocked(row: Row | None, record: Envelope) -> Row | None:
     quantity = record.payload["quantity"]
-    adjust(connection, inventory, _book_of(record), {"available_stock": quantity, "restocked": quantity})
+    return added(row, {"available_stock": quantity, "restocked": quantity})
 
 
-def stock_level_changed(connection: Connection, record: Envelope) -> None:
+def stock_level_changed(row: Row | None, record: Envelope) -> Row | None:
     p = record.payload
-    adjust(
-        connection,
-        inventory,
-        _book_of(record),
-        {
-            "available_stock": p["available_delta"],
-            "reserved_stock": p["reserved_delta"],
-            "sold_stock": p["sold_delta"],
-        },
+    return added(
+        row,
+        {"available_stock": p["available_delta"], "reserved_stock": p["reserved_delta"], "sold_stock": p["sold_delta"]},
     )
 
 
-def _book_of(record: Envelope) -> dict[str, str]:
-    return {"book_id": record.payload["book_id"]}
+def _by_book(fold: Fold) -> Change:
+    return Change(INVENTORY, lambda record: record.payload["book_id"], fold)
 
 
 projection = Projection(
     "inventory",
     (inventory,),
     {
-        "BookCatalogued": book_catalogued,
-        "BookRestocked": book_restocked,
-        "StockLevelChanged": stock_level_changed,
+        "BookCatalogued": _by_book(book_catalogued),
+        "BookRestocked": _by_book(book_restocked),
+        "StockLevelChanged": _by_book(stock_level_changed),
     },
 )

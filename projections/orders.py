@@ -1,75 +1,49 @@
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from collections.abc import Callable
 
 from domain.orders import CANCELLED, COMPLETED, PENDING
 from handlers.messages import Envelope, iso
 from handlers.ordering import ORDER_FIELDS
-from projections.projection import Projection, upsert
+from projections.projection import Change, Projection, Row, Rows, merged, order_of
 from projections.tables import orders
 
-
-def _order_placed(connection: Connection, record: Envelope, details: dict[str, object], saga_mode: str) -> None:
-    at = iso(record.occurred_at)
-    exists = connection.execute(orders.select().where(orders.c.id == record.order_id)).mappings().first()
-    fields = {name: details[name] for name in ORDER_FIELDS}
-    if exists:  # placed is when the first of the two services recorded it, whichever the projector read first
-        placed = {"created_at": min(exists["created_at"], at)}
-        connection.execute(orders.update().where(orders.c.id == record.order_id).values(**fields, **placed))
-    else:
-        connection.execute(
-            orders.insert().values(
-                id=record.order_id,
-                **fields,
-                status=PENDING,
-                saga_mode=saga_mode,
-                created_at=at,
-                updated_at=at,
-            )
-        )
+ORDERS = Rows(orders, "id")
 
 
-def order_created(connection: Connection, record: Envelope) -> None:
-    _order_placed(connection, record, record.payload, str(record.saga_mode))
+def _placed(details_of: Callable[[Envelope], dict[str, object]], saga_mode_of: Callable[[Envelope], str]) -> Change:
+    def fold(row: Row | None, record: Envelope) -> Row:
+        at = iso(record.occurred_at)
+        fields = {name: details_of(record)[name] for name in ORDER_FIELDS}
+        if row:  # placed is when the first of the two services recorded it, whichever the projector read first
+            return {**row, **fields, "created_at": min(row["created_at"], at)}
+        return {
+            "id": record.order_id,
+            **fields,
+            "status": PENDING,
+            "saga_mode": saga_mode_of(record),
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    return Change(ORDERS, order_of, fold)
 
 
-def saga_started(connection: Connection, record: Envelope) -> None:
-    _order_placed(connection, record, record.payload["order"], "orchestration")
+def _ended(status: str, values_of: Callable[[Envelope], dict[str, object]]) -> Change:
+    def fold(row: Row | None, record: Envelope) -> Row:
+        values = {"status": status, **values_of(record), "updated_at": iso(record.occurred_at)}
+        return merged(row, {"id": record.order_id}, values)
 
-
-def order_completed(connection: Connection, record: Envelope) -> None:
-    upsert(
-        connection,
-        orders,
-        {"id": record.order_id},
-        {
-            "status": COMPLETED,
-            "tracking_number": record.payload["tracking_number"],
-            "updated_at": iso(record.occurred_at),
-        },
-    )
-
-
-def order_cancelled(connection: Connection, record: Envelope) -> None:
-    upsert(
-        connection,
-        orders,
-        {"id": record.order_id},
-        {
-            "status": CANCELLED,
-            "cancel_reason": record.payload["reason"],
-            "updated_at": iso(record.occurred_at),
-        },
-    )
+    return Change(ORDERS, order_of, fold)
 
 
 projection = Projection(
     "orders",
     (orders,),
     {
-        "OrderCreated": order_created,
-        "SagaStarted": saga_started,
-        "OrderCompleted": order_completed,
-        "OrderCancelled": order_cancelled,
+        "OrderCreated": _placed(lambda record: record.payload, lambda record: str(record.saga_mode)),
+        "SagaStarted": _placed(lambda record: record.payload["order"], lambda _: "orchestration"),
+        "OrderCompleted": _ended(COMPLETED, lambda record: {"tracking_number": record.payload["tracking_number"]}),
+        "OrderCancelled": _ended(CANCELLED, lambda record: {"cancel_reason": record.payload["reason"]}),
     },
 )

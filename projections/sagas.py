@@ -3,16 +3,15 @@ choreography derived from what the services did (there is no controller to ask).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
-
-from sqlalchemy import Connection
 
 from domain.common import SagaMode
 from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FINISHING, STARTED, OrderSaga
 from handlers.messages import Envelope, iso
-from projections.projection import Projection
+from projections.projection import Change, Fold, Projection, Row, Rows, order_of
 from projections.tables import saga_instances
+
+SAGAS = Rows(saga_instances, "order_id")
 
 COMPENSATING = "COMPENSATING"
 COMPLETED = "COMPLETED"
@@ -42,17 +41,6 @@ CHOREOGRAPHY_EVENTS = (
 )
 
 
-def _load(connection: Connection, order_id: str) -> dict[str, Any] | None:
-    row = connection.execute(saga_instances.select().where(saga_instances.c.order_id == order_id)).mappings().first()
-    return dict(row) if row else None
-
-
-def _save(connection: Connection, saga: dict[str, Any]) -> None:
-    table = saga_instances
-    if connection.execute(table.update().where(table.c.id == saga["id"]).values(**saga)).rowcount == 0:
-        connection.execute(table.insert().values(**saga))
-
-
 def _new(record: Envelope, saga_type: str, order: dict[str, Any]) -> dict[str, Any]:
     at = iso(record.occurred_at)
     return {
@@ -73,9 +61,6 @@ def _new(record: Envelope, saga_type: str, order: dict[str, Any]) -> dict[str, A
 
 def _step(saga: dict[str, Any], name: str) -> dict[str, Any]:
     return next(step for step in reversed(saga["steps"]) if step["step"] == name)
-
-
-Fold = Callable[[dict[str, Any] | None, Envelope], dict[str, Any] | None]
 
 
 def _orchestrated(change: Any) -> Fold:
@@ -188,25 +173,14 @@ FOLDS: dict[str, Fold] = {
 }
 
 
-class SagaProjection(Projection):
-    """Folds a batch's events into each saga's row in memory, then writes each row once: a saga gets many
-    events in a row, and its row (history and steps as JSON) is the widest of the read models."""
+def _touched(fold: Fold) -> Change:
+    def touch(saga: Row | None, record: Envelope) -> Row | None:
+        saga = fold(saga, record)
+        if saga is not None:
+            saga["updated_at"] = max(saga.get("updated_at") or "", iso(record.occurred_at))
+        return saga
 
-    def apply(self, connection: Connection, records: Sequence[Envelope]) -> None:
-        sagas: dict[str, dict[str, Any] | None] = {}
-        for record in records:
-            fold = FOLDS.get(record.type)
-            if fold is None:
-                continue
-            if record.order_id not in sagas:
-                sagas[record.order_id] = _load(connection, record.order_id)
-            saga = fold(sagas[record.order_id], record)
-            if saga is not None:
-                saga["updated_at"] = max(saga.get("updated_at") or "", iso(record.occurred_at))
-            sagas[record.order_id] = saga
-        for saga in sagas.values():
-            if saga is not None:
-                _save(connection, saga)
+    return Change(SAGAS, order_of, touch)
 
 
-projection = SagaProjection("sagas", (saga_instances,))
+projection = Projection("sagas", (saga_instances,), {event_type: _touched(fold) for event_type, fold in FOLDS.items()})

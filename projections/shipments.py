@@ -1,29 +1,20 @@
 from __future__ import annotations
 
-from sqlalchemy import Connection
-
 from domain.shipping import ABORTED, ARRANGED, CANCELLED, FAILED, WAITING
 from handlers.messages import Envelope, iso
-from projections.projection import Projection, Projector, upsert
+from projections.projection import Change, Projection, Row, Rows, merged, order_of
 from projections.tables import shipments
 
+SHIPMENTS = Rows(shipments, "order_id")
 
-def _set(status: str, *fields: str) -> Projector:
-    def project(connection: Connection, record: Envelope) -> None:
+
+def _set(status: str, *fields: str) -> Change:
+    def fold(row: Row | None, record: Envelope) -> Row:
         values = {name: record.payload[name] for name in fields if record.payload.get(name) is not None}
-        upsert(
-            connection,
-            shipments,
-            {"order_id": record.order_id},
-            {
-                "id": record.aggregate_id,
-                "status": status,
-                **values,
-                "updated_at": iso(record.occurred_at),
-            },
-        )
+        changed = {"id": record.aggregate_id, "status": status, **values, "updated_at": iso(record.occurred_at)}
+        return merged(row, {"order_id": record.order_id}, changed)
 
-    return project
+    return Change(SHIPMENTS, order_of, fold)
 
 
 projection = Projection(
