@@ -30,7 +30,7 @@ from infra.consistency import Violation, check
 from infra.eventstore import service_env
 from infra.faults import DatabaseFaults
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
-from infra.pgstore import create_schemas, one_at_a_time
+from infra.pgstore import LogNotifications, create_schemas, one_at_a_time
 from infra.rabbitmq import REPLIES, RabbitBus, RabbitConsumer
 from infra.readstore import PROJECTOR, Positions, autocommit, create_read_engine, create_read_tables
 from infra.redis_streams import RedisConsumer, RedisStreams
@@ -201,14 +201,17 @@ def bootstrap(
             seed(services)
     positions = Positions(engine)
     doorbell = Doorbell()
-    for app in services.by_name().values():
-        app.saved_listeners.append(doorbell.ring)
+    if not settings.is_postgres:  # on PostgreSQL every process hears every save (LogNotifications)
+        for app in services.by_name().values():
+            app.saved_listeners.append(doorbell.ring)
     brokers = Brokers(
         RedisStreams(settings.redis_url, settings.namespace, settings.partitions) if settings.redis_url else None,
         RabbitBus(settings.rabbitmq_url, settings.namespace, settings.partitions) if settings.rabbitmq_url else None,
     )
     workers = _workers(settings, services, engine, positions, doorbell, clock, brokers)
     kept = [worker for worker in workers if role_of(worker.name) in roles - stopped]
+    if kept and settings.is_postgres:
+        kept.append(LogNotifications(settings.database_url, SERVICE_NAMES, doorbell))
     if brokers.redis and brokers.rabbitmq:  # otherwise the consumers read the other services' logs
         _close_unused_stores(services, roles)
     return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers)
@@ -283,7 +286,7 @@ def _workers(
     brokers: Brokers,
 ) -> list[Runnable]:
     apps = services.by_name()
-    interval = settings.poll_interval_seconds
+    interval = settings.idle_poll_seconds
     handlers = {group: _bind(handler_for(group), services) for group in (*SERVICE_GROUPS, ORCHESTRATOR, NOTIFIER)}
     log_sources = {
         **{group: [app for name, app in apps.items() if name != group] for group in SERVICE_GROUPS},

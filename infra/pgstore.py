@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Any
 
@@ -10,9 +14,15 @@ import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg.sql import SQL, Identifier
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
+from infra.workers import Doorbell
+
+log = logging.getLogger(__name__)
 EVENTS_TABLE = "events"
+RECONNECT_SECONDS = 1.0
 
 
 class EventsTableRecorder(PostgresApplicationRecorder):
@@ -20,6 +30,7 @@ class EventsTableRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: PostgresDatastore, events_table_name: str = EVENTS_TABLE) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
+        self.channel_name = channel_of(datastore.schema)  # the library's would be "events" for every service
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -44,6 +55,44 @@ class EventsTableRecorder(PostgresApplicationRecorder):
                 if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
                     conn.execute("ROLLBACK")  # a failed statement leaves the explicit transaction open
                 raise
+
+
+def channel_of(service: str) -> str:
+    """The channel a service's every insert NOTIFYs."""
+    return f"{service}_{EVENTS_TABLE}"
+
+
+class LogNotifications:
+    """Rings the doorbell of a service's log whenever that service saves, in whichever process: every insert
+    NOTIFYs its channel. A reader woken this way need not poll, so an idle process barely touches the database."""
+
+    name = "log-notifications"
+
+    def __init__(self, database_url: str, services: Sequence[str], doorbell: Doorbell) -> None:
+        self.conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.services = {channel_of(service): service for service in services}
+        self.doorbell = doorbell
+
+    async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
+        # cancelled, not told to stop: psycopg's own timeout reads time.monotonic, which a frozen test clock stops
+        listening = asyncio.create_task(self._listen(), name=self.name)
+        await stopping.wait()
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as connection:
+                    for channel in self.services:
+                        await connection.execute(SQL("LISTEN {}").format(Identifier(channel)))
+                    self.doorbell.ring()  # whatever was saved while nobody listened
+                    async for notification in connection.notifies():
+                        self.doorbell.ring(self.services.get(notification.channel))
+            except psycopg.OperationalError as error:
+                log.warning("listening for new events failed (%s); the readers poll until it is back", error)
+                await asyncio.sleep(RECONNECT_SECONDS)
 
 
 def create_schemas(engine: Engine, services: tuple[str, ...]) -> None:

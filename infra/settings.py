@@ -42,7 +42,12 @@ class Settings(BaseSettings):
     step_timeout_seconds: float = Field(default=5.0, gt=0)
     retry_attempts: int = Field(default=3, ge=1)
     retry_backoff_seconds: float = Field(default=0.2, ge=0)
-    poll_interval_seconds: float = Field(default=0.05, gt=0)
+    poll_interval_seconds: float = Field(
+        default=0.05, gt=0, description="how often a waiting request looks at the read models again"
+    )
+    idle_poll_seconds: float = Field(
+        default=1.0, gt=0, description="how long a log reader with nothing to do waits, unless a save wakes it"
+    )
     tick_interval_seconds: float = Field(default=0.2, gt=0)
     seed_data: bool = True
 
