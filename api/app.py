@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from api.errors import install_error_handlers
 from api.routers import catalog, events, operations, orders
+from api.waiting import SagaEnds
 from infra.bootstrap import Runtime, bootstrap
 from infra.settings import Settings
 
@@ -19,10 +20,12 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build(settings or Settings())
         app.state.runtime = runtime
+        app.state.saga_ends = SagaEnds(runtime)
         await runtime.start()
         try:
             yield
         finally:
+            await app.state.saga_ends.close()
             await runtime.stop()
 
     app = FastAPI(

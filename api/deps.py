@@ -8,6 +8,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection
 
+from api.waiting import SagaEnds
 from handlers.services import Services
 from infra.bootstrap import Runtime
 
@@ -15,6 +16,11 @@ from infra.bootstrap import Runtime
 def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+def get_saga_ends(request: Request) -> SagaEnds:
+    saga_ends: SagaEnds = request.app.state.saga_ends
+    return saga_ends
 
 
 def get_services(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Services:
@@ -44,5 +50,6 @@ def require_admin(
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 ServicesDep = Annotated[Services, Depends(get_services)]
+SagaEndsDep = Annotated[SagaEnds, Depends(get_saga_ends)]
 ReadDep = Annotated[Connection, Depends(get_read_connection)]
 AdminDep = Depends(require_admin)

@@ -125,6 +125,19 @@ def last_event_id(connection: Connection) -> int:
     return int(connection.execute(select(func.max(event_log.c.id))).scalar_one() or 0)
 
 
+def sagas_of(connection: Connection, order_ids: set[str]) -> list[Row]:
+    statement = saga_instances.select().where(saga_instances.c.order_id.in_(order_ids))
+    return [dict(row) for row in connection.execute(statement).mappings()]
+
+
+def sagas_changed(connection: Connection, after: int, order_ids: set[str]) -> tuple[int, list[Row]]:
+    """Those of these orders' sagas the event index has new events about since ``after``, and where
+    the index has got to (a saga's row and the index change in the same projector transaction)."""
+    rows = connection.execute(select(event_log.c.id, event_log.c.order_id).where(event_log.c.id > after)).all()
+    changed = {row.order_id for row in rows} & order_ids
+    return max((row.id for row in rows), default=after), sagas_of(connection, changed) if changed else []
+
+
 def order_trail(connection: Connection, order_id: str) -> list[Row]:
     """Every service's events about one order, oldest first (one clock orders cause before effect)."""
     statement = (

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from api.deps import ReadDep, RuntimeDep
+from fastapi import APIRouter, Header, Response
+
+from api.deps import ReadDep, RuntimeDep, SagaEndsDep
 from api.errors import not_found
 from api.schemas import Book, Customer, Notification, Payment, Saga, Shipment
+from api.waiting import wait_seconds
 from projections import queries
 
 router = APIRouter()
@@ -49,11 +52,26 @@ def get_shipment(order_id: str, connection: ReadDep) -> dict[str, object]:
 
 
 @router.get("/sagas/{order_id}", response_model=Saga, tags=["sagas"], responses=_404)
-async def get_saga(order_id: str, runtime: RuntimeDep) -> dict[str, object]:
-    """The saga of an order: the orchestrator's state machine, or the choreography as the services lived it."""
-    # Clients poll this while a saga runs: one trip to a worker thread instead of three (a sync
+async def get_saga(
+    order_id: str,
+    runtime: RuntimeDep,
+    saga_ends: SagaEndsDep,
+    response: Response,
+    prefer: Annotated[
+        str | None, Header(description="`wait=N`: answer once the saga is over, or after N seconds (at most 60)")
+    ] = None,
+) -> dict[str, object]:
+    """The saga of an order: the orchestrator's state machine, or the choreography as the services lived it.
+    With ``Prefer: wait=N`` the answer waits until the saga is over (a long poll), at most N seconds."""
+    # Clients ask this while a saga runs: one trip to a worker thread instead of three (a sync
     # route with a sync connection dependency enters, runs and leaves on the thread pool).
-    return await runtime.query(queries.saga, order_id) or _raise(f"saga for order {order_id}")
+    wait = wait_seconds(prefer)
+    if wait:
+        response.headers["Preference-Applied"] = f"wait={wait:g}"
+        saga = await saga_ends.saga(order_id, wait)
+    else:
+        saga = await runtime.query(queries.saga, order_id)
+    return saga or _raise(f"saga for order {order_id}")
 
 
 def _raise(what: str) -> dict[str, object]:

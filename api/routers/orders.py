@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -9,39 +7,19 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime
 from starlette.responses import JSONResponse
 
-from api.deps import ReadDep, RuntimeDep, ServicesDep
+from api.deps import ReadDep, RuntimeDep, SagaEndsDep, ServicesDep
 from api.errors import not_found
 from api.schemas import EventRecord, Order, OrderAccepted, OrderPage, PlaceOrderRequest
+from api.waiting import wait_seconds
 from handlers.ordering import PlaceOrder, cancel_order, order_as_of, place_order, placed_order
-from infra.bootstrap import Runtime
 from projections import queries
 
 router = APIRouter(tags=["orders"])
-MAX_WAIT_SECONDS = 60.0
-_PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait=(\d+(?:\.\d+)?)")
 _ERRORS = {
     404: {"description": "unknown book, customer or order"},
     409: {"description": "conflict"},
     422: {"description": "invalid input"},
 }
-
-
-def _wait_seconds(prefer: str | None) -> float:
-    match = _PREFER_WAIT.search(prefer or "")
-    return min(float(match.group(1)), MAX_WAIT_SECONDS) if match else 0.0
-
-
-async def _settled_order(runtime: Runtime, order_id: str, wait: float) -> dict[str, object] | None:
-    """The order once its saga is over, if that happens within ``wait`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while True:
-        saga = await runtime.query(queries.saga, order_id)
-        if saga is not None and queries.saga_is_over(saga):
-            return await runtime.query(queries.order, order_id)
-        if loop.time() >= deadline:
-            return None
-        await asyncio.sleep(runtime.settings.poll_interval_seconds)
 
 
 @router.post(
@@ -53,6 +31,7 @@ async def _settled_order(runtime: Runtime, order_id: str, wait: float) -> dict[s
 async def post_order(
     body: PlaceOrderRequest,
     runtime: RuntimeDep,
+    saga_ends: SagaEndsDep,
     http_request: Request,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
@@ -73,8 +52,9 @@ async def post_order(
     if accepted.source:
         http_request.app.state.orders_placed.labels(accepted.saga_mode).inc()
     response.headers["Location"] = f"/orders/{accepted.order_id}"
-    wait = _wait_seconds(prefer)
-    settled = await _settled_order(runtime, accepted.order_id, wait) if wait else None
+    wait = wait_seconds(prefer)
+    saga = await saga_ends.saga(accepted.order_id, wait) if wait else None
+    settled = await runtime.query(queries.order, accepted.order_id) if saga and queries.saga_is_over(saga) else None
     if settled is not None:
         return JSONResponse(Order.model_validate(settled).model_dump(by_alias=True), headers=dict(response.headers))
     return OrderAccepted(order_id=accepted.order_id, status="PENDING", saga_mode=accepted.saga_mode)

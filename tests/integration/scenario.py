@@ -36,7 +36,7 @@ async def settled_saga(http: httpx.AsyncClient, order_id: str, timeout: float = 
     """The saga once it is over: final state, and no command of its own still in flight."""
 
     async def finished() -> dict[str, Any] | None:
-        response = await http.get(f"/sagas/{order_id}")
+        response = await http.get(f"/sagas/{order_id}", headers={"Prefer": f"wait={timeout:g}"})  # a long poll
         saga = response.json() if response.status_code == 200 else None
         if saga is None or saga["status"] not in FINAL_SAGA_STATES:
             return None

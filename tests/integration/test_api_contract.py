@@ -326,6 +326,61 @@ async def test_prefer_wait_in_orchestration_answers_200_with_the_completed_order
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# waiting for a saga to end: GET /sagas/{orderId} with Prefer: wait=N (a long poll)
+
+
+@pytest.mark.parametrize("saga_mode", ["choreography", "orchestration"])
+async def test_a_long_poll_answers_once_the_saga_is_over(client: httpx.AsyncClient, saga_mode: str) -> None:
+    await _seeded(client)
+    placed = await _place(client, {**GOOD_ORDER, "sagaMode": saga_mode})
+    order_id = placed.json()["orderId"]
+
+    response = await client.get(f"/sagas/{order_id}", headers={"Prefer": "wait=20"})
+
+    assert response.status_code == 200, response.text
+    assert response.headers["preference-applied"] == "wait=20"
+    saga = response.json()
+    assert saga["status"] == "COMPLETED", saga
+    assert saga["sagaType"] == saga_mode
+    assert saga["currentStep"] is None or saga_mode == "choreography"
+    assert (await client.get(f"/orders/{order_id}")).json()["status"] == "COMPLETED"
+
+
+async def test_many_long_polls_each_get_their_own_saga(client: httpx.AsyncClient) -> None:
+    await _seeded(client)
+    bodies = [{**GOOD_ORDER, "customerId": f"customer-00{1 + i % 2}", "sagaMode": mode} for i, mode in
+              enumerate(["choreography", "orchestration"] * 4)]  # fmt: skip
+    order_ids = [(await _place(client, body)).json()["orderId"] for body in bodies]
+
+    answers = await asyncio.gather(
+        *(client.get(f"/sagas/{order_id}", headers={"Prefer": "wait=30"}) for order_id in order_ids)
+    )
+
+    sagas = [answer.json() for answer in answers]
+    assert [saga["orderId"] for saga in sagas] == order_ids
+    assert all(saga["status"] in ("COMPLETED", "FAILED") for saga in sagas), sagas
+    assert sum(saga["status"] == "COMPLETED" for saga in sagas) == SEED_STOCK  # 8 orders for 5 copies
+
+
+async def test_a_long_poll_for_an_unknown_order_answers_404_at_its_deadline(client: httpx.AsyncClient) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    response = await client.get("/sagas/no-such-order", headers={"Prefer": "wait=0.5"})
+
+    _assert_json_error(response, 404)
+    assert loop.time() - started >= 0.5
+
+
+@pytest.mark.parametrize("prefer", ["wait=soon", "wait=-1", "respond-async", ""])
+async def test_a_prefer_header_without_a_wait_answers_at_once(client: httpx.AsyncClient, prefer: str) -> None:
+    response = await client.get("/sagas/no-such-order", headers={"Prefer": prefer})
+
+    _assert_json_error(response, 404)
+    assert "preference-applied" not in response.headers
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Idempotency-Key
 
 
