@@ -6,7 +6,8 @@ Usage (against a running ``cloudmart serve``):
     python -m bench.orders --rate 1000 --orders 1000 --concurrency 50 --mode both
 
 Closed loop (the default): each of ``--concurrency`` workers places an order (POST /orders), then
-polls GET /sagas/{orderId} until the saga is over, then places the next one, so at most
+waits until its saga is over (GET /sagas/{orderId} with ``Prefer: wait``, a long poll the server
+answers when the saga is over; ``--poll``: polls it instead), then places the next one, so at most
 ``--concurrency`` orders are in flight and the server's speed sets the pace: it measures throughput.
 Open loop (``--rate N``): orders arrive at N a minute, evenly spaced, whether or not the earlier
 ones are over; at most ``--concurrency`` are in flight (POST to saga over), and an arrival that
@@ -44,7 +45,8 @@ from rich.table import Table
 CUSTOMERS = ("customer-001", "customer-002")
 BOOKS = (("book-123", 3500), ("book-789", 2800))
 FINAL_STATES = ("COMPLETED", "FAILED")
-FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.1, 0.25  # coarse enough not to be most of the load
+FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.1, 0.25  # with --poll: coarse enough not to be most of the load
+LONG_POLL_SECONDS = 30
 BUDGET_POST_MS, BUDGET_ORDERS_PER_MINUTE, BUDGET_CONCURRENCY = 500, 100, 50
 MEMORY_LIMIT_KB = 512 * 1024
 
@@ -65,6 +67,14 @@ class Sample:
     @property
     def completion_ms(self) -> float | None:
         return None if self.finished is None else (self.finished - self.started) * 1000
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """How a client learns that its saga is over."""
+
+    deadline: float  # seconds from the POST before the saga counts as unfinished
+    poll: bool  # poll GET /sagas with a backoff, instead of long polls
 
 
 @dataclass
@@ -89,6 +99,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="open loop: orders arrive at this rate (default: closed)",
     )
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds before a saga counts as unfinished")
+    parser.add_argument(
+        "--poll", action="store_true", help="poll GET /sagas every 0.1-0.25 s instead of long polls (Prefer: wait)"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     return parser.parse_args(argv)
 
@@ -123,9 +136,11 @@ def saga_is_over(saga: dict[str, object]) -> bool:
     return saga["status"] in FINAL_STATES and not (saga["sagaType"] == "orchestration" and saga["currentStep"])
 
 
-async def fetch_saga(client: httpx.AsyncClient, order_id: str, run: ModeRun) -> dict[str, object] | None:
+async def fetch_saga(
+    client: httpx.AsyncClient, order_id: str, run: ModeRun, wait: float = 0
+) -> dict[str, object] | None:
     try:
-        response = await client.get(f"/sagas/{order_id}")
+        response = await client.get(f"/sagas/{order_id}", headers={"Prefer": f"wait={wait:g}"} if wait else {})
     except httpx.ConnectError:
         raise  # nobody listens any more: the run stops
     except httpx.TransportError as error:
@@ -137,33 +152,35 @@ async def fetch_saga(client: httpx.AsyncClient, order_id: str, run: ModeRun) -> 
 
 
 async def wait_for_saga(
-    client: httpx.AsyncClient, order_id: str, sample: Sample, run: ModeRun, deadline: float
+    client: httpx.AsyncClient, order_id: str, sample: Sample, run: ModeRun, waiting: Waiting
 ) -> None:
+    """Long polls (``Prefer: wait``: the server answers when the saga is over), or polls with a backoff."""
     pause = FIRST_POLL_SECONDS
-    while time.perf_counter() - sample.started < deadline:
-        saga = await fetch_saga(client, order_id, run)
+    while (left := waiting.deadline - (time.perf_counter() - sample.started)) > 0:
+        saga = await fetch_saga(client, order_id, run, wait=0 if waiting.poll else min(left, LONG_POLL_SECONDS))
         if saga is not None and saga_is_over(saga):
             sample.finished, sample.outcome = time.perf_counter(), str(saga["status"])
             return
-        await asyncio.sleep(pause)
-        pause = min(pause * 1.5, MAX_POLL_SECONDS)
+        if waiting.poll:
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, MAX_POLL_SECONDS)
 
 
 async def run_one_order(
-    client: httpx.AsyncClient, index: int, run: ModeRun, deadline: float, due: float | None = None
+    client: httpx.AsyncClient, index: int, run: ModeRun, waiting: Waiting, due: float | None = None
 ) -> None:
     sample = Sample(started=time.perf_counter() if due is None else due)
     run.samples.append(sample)
     order_id = await place_order(client, order_body(index, run.mode), sample)
     if order_id is not None:
-        await wait_for_saga(client, order_id, sample, run, deadline)
+        await wait_for_saga(client, order_id, sample, run, waiting)
 
 
 async def worker(
-    client: httpx.AsyncClient, indexes: asyncio.Queue[int], run: ModeRun, deadline: float, advance: Callable[[], None]
+    client: httpx.AsyncClient, indexes: asyncio.Queue[int], run: ModeRun, waiting: Waiting, advance: Callable[[], None]
 ) -> None:
     while not indexes.empty():
-        await run_one_order(client, indexes.get_nowait(), run, deadline)
+        await run_one_order(client, indexes.get_nowait(), run, waiting)
         advance()
 
 
@@ -177,7 +194,8 @@ async def run_mode(client: httpx.AsyncClient, mode: str, args: argparse.Namespac
     if args.rate:
         await arrivals(client, run, args, advance)
     else:
-        await run_workers(args.concurrency, lambda: worker(client, indexes, run, args.deadline, advance))
+        waiting = Waiting(args.deadline, args.poll)
+        await run_workers(args.concurrency, lambda: worker(client, indexes, run, waiting, advance))
     return run
 
 
@@ -189,7 +207,7 @@ async def arrivals(
 
     async def one(index: int, due: float) -> None:
         try:
-            await run_one_order(client, index, run, args.deadline, due)
+            await run_one_order(client, index, run, Waiting(args.deadline, args.poll), due)
         finally:
             slots.release()
             advance()
