@@ -9,8 +9,8 @@ from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from handlers.messages import Envelope
+from projections.queries import Row
 
-Row = dict[str, Any]
 Fold = Callable[[Row | None, Envelope], Row | None]
 
 
