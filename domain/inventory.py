@@ -3,6 +3,7 @@ from __future__ import annotations
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import DomainError, NotFoundError, stable_id
+from domain.replies import Participant
 
 RESERVED = "RESERVED"
 UNAVAILABLE = "UNAVAILABLE"
@@ -67,7 +68,7 @@ class Book(Aggregate):
         self.sold += sold_delta
 
 
-class Reservation(Aggregate):
+class Reservation(Participant):
     """Inventory's memory of one order: what it reserved, and whether it may still reserve.
 
     Created by whichever message about the order arrives first, so that a compensation that

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain.common import ConflictError, NotFoundError, stable_id
+from domain.replies import Participant
 
 PENDING = "PENDING"
 COMPLETED = "COMPLETED"
@@ -19,7 +20,7 @@ class OrderAlreadyFinalError(ConflictError):
         super().__init__(f"order {order_id} is already {status}")
 
 
-class Order(Aggregate):
+class Order(Participant):
     """The customer's order; PENDING until its saga completes or cancels it."""
 
     @staticmethod

@@ -3,6 +3,7 @@ from __future__ import annotations
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import DomainError, NotFoundError, PaymentMethod, stable_id
+from domain.replies import Participant
 
 COMPLETED = "COMPLETED"
 FAILED = "FAILED"
@@ -56,7 +57,7 @@ class Account(Aggregate):
         self.balances[method] += amount
 
 
-class Payment(Aggregate):
+class Payment(Participant):
     """Payments' memory of one order: charged, declined, refunded, or stopped before any charge."""
 
     class PaymentCompleted(Aggregate.Created):

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain.common import stable_id
+from domain.replies import Participant
 
 WAITING = "WAITING"
 ARRANGED = "ARRANGED"
@@ -16,7 +17,7 @@ PAYMENT = "payment"
 PREREQUISITES = frozenset({ORDER, STOCK, PAYMENT})
 
 
-class Shipment(Aggregate):
+class Shipment(Participant):
     """Shipping's memory of one order: what it is waiting for, and what the carrier answered.
 
     In choreography it joins the order, the reserved stock and the completed payment, which may

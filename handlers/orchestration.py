@@ -73,6 +73,8 @@ COMMAND_HANDLERS: dict[str, Callable[[Services, Any], None]] = {
 
 
 def execute(services: Services, message: Envelope) -> None:
+    if steps.answered_before(services, message):
+        return
     log.info("order %s: %s executes %s (%s)", message.order_id, message.target, message.type, message.message_id)
     command = commands.COMMANDS[message.type](**message.payload)
     COMMAND_HANDLERS[message.type](services, command)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, uuid4, uuid5
@@ -10,6 +12,7 @@ from domain.commands import CreateOrder
 from domain.common import ConflictError, InvalidRequestError, SagaMode
 from domain.orders import Order, OrderAlreadyFinalError, OrderNotFoundError
 from handlers.messages import iso
+from handlers.ports import KeyClaim
 from handlers.services import Services
 
 CUSTOMER_CANCELLED = "cancelled by customer"
@@ -49,6 +52,9 @@ class Accepted:
 
 
 def place_order(services: Services, request: PlaceOrder) -> Accepted:
+    """Places the order and starts its saga. Under an Idempotency-Key, the key is claimed first, in one
+    atomic write: every request with that key and the same order gets the first claim's order and saga
+    mode, and (re)starts that saga, which is a no-op once it exists; another order is a conflict."""
     catalogue_price = services.inventory.catalogue_price(request.book_id)
     if request.price != catalogue_price:
         raise PriceMismatchError(request.book_id, request.price, catalogue_price)
@@ -63,13 +69,19 @@ def place_order(services: Services, request: PlaceOrder) -> Accepted:
         payment_method=request.payment_method,
         shipping_address=request.shipping_address,
     )
-    replay = _replay_of(services, order, request.saga_mode) if request.idempotency_key else None
-    if replay is not None:
-        return replay
-    accepted = _start(services, order, request.saga_mode)
-    if accepted.position == 0:  # a concurrent request with the same key got there first
-        return _replay_of(services, order, request.saga_mode) or accepted
-    return accepted
+    if request.idempotency_key is None:
+        return _start(services, order, request.saga_mode)
+    claim = KeyClaim(order.order_id, request.saga_mode, fingerprint(order))
+    held = services.idempotency_keys.claim(request.idempotency_key, claim)
+    if held.fingerprint != claim.fingerprint:
+        raise IdempotencyKeyReusedError
+    return _start(services, order, held.saga_mode)
+
+
+def fingerprint(order: CreateOrder) -> str:
+    """What makes two requests the same order: every field of it, but not the saga mode, which the
+    first request under a key chooses for all of them."""
+    return hashlib.sha256(json.dumps(asdict(order), sort_keys=True).encode()).hexdigest()
 
 
 def cancel_order(services: Services, order_id: str) -> Accepted:
@@ -90,24 +102,12 @@ def _order_id_for(idempotency_key: str | None) -> str:
 
 
 def _start(services: Services, order: CreateOrder, saga_mode: str) -> Accepted:
+    """Starts the order's saga; if it was started already, the answer names no position to wait for."""
     if saga_mode == SagaMode.ORCHESTRATION:
-        return Accepted(order.order_id, saga_mode, "orchestrator", services.orchestrator.start(order))
-    return Accepted(order.order_id, saga_mode, "orders", services.orders.create(order, saga_mode))
-
-
-def _replay_of(services: Services, order: CreateOrder, saga_mode: str) -> Accepted | None:
-    """The order already placed under the same Idempotency-Key, if any; a different one is a conflict."""
-    saga = services.orchestrator.saga(order.order_id)
-    existing = services.orders.find(Order.create_id(order.order_id), Order)
-    if saga is not None:
-        previous = (saga.order, SagaMode.ORCHESTRATION.value)
-    elif existing is not None:
-        previous = ({f: getattr(existing, f) for f in asdict(order)}, existing.saga_mode)
+        source, position = "orchestrator", services.orchestrator.start(order)
     else:
-        return None
-    if previous != (asdict(order), saga_mode):
-        raise IdempotencyKeyReusedError
-    return Accepted(order.order_id, saga_mode, "", 0)
+        source, position = "orders", services.orders.create(order, saga_mode)
+    return Accepted(order.order_id, saga_mode, source if position else "", position)
 
 
 def placed_order(services: Services, order_id: str) -> dict[str, object] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -41,6 +42,22 @@ class Carrier(Protocol):
 class Notifier(Protocol):
     def notify(self, customer_id: str, order_id: str, outcome: str, reason: str | None) -> None:
         """Tells the customer how their order ended."""
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """What an Idempotency-Key stands for: the order placed under it, its saga mode, and a fingerprint
+    of the request that placed it."""
+
+    order_id: str
+    saga_mode: str
+    fingerprint: str
+
+
+class IdempotencyKeys(Protocol):
+    def claim(self, key: str, claim: KeyClaim) -> KeyClaim:
+        """Records ``claim`` for ``key`` in one atomic write unless the key is claimed already, and returns
+        the claim that holds: this one, or the first one's, however many requests race for the key."""
 
 
 class Clock(Protocol):

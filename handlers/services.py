@@ -6,7 +6,7 @@ from handlers.inventory import InventoryService
 from handlers.orchestrator import OrchestratorService
 from handlers.orders import OrdersService
 from handlers.payments import PaymentsService
-from handlers.ports import Notifier
+from handlers.ports import IdempotencyKeys, Notifier
 from handlers.retry import RetryPolicy
 from handlers.service import Service
 from handlers.shipping import ShippingService
@@ -23,6 +23,7 @@ class Services:
     orchestrator: OrchestratorService
     notifier: Notifier
     retry: RetryPolicy
+    idempotency_keys: IdempotencyKeys
 
     def by_name(self) -> dict[str, Service]:
         apps: tuple[Service, ...] = (self.orders, self.inventory, self.payments, self.shipping, self.orchestrator)

@@ -21,7 +21,7 @@ from handlers.messages import Envelope
 from handlers.orchestrator import OrchestratorService
 from handlers.orders import OrdersService
 from handlers.payments import PaymentsService
-from handlers.ports import Carrier, FaultInjector, Notifier, PaymentGateway
+from handlers.ports import Carrier, FaultInjector, IdempotencyKeys, Notifier, PaymentGateway
 from handlers.retry import RetryPolicy
 from handlers.service import Service
 from handlers.services import Services
@@ -29,6 +29,7 @@ from handlers.shipping import ShippingService
 from infra.consistency import Violation, check
 from infra.eventstore import service_env
 from infra.faults import DatabaseFaults
+from infra.idempotency import DatabaseIdempotencyKeys, InMemoryIdempotencyKeys, create_idempotency_table
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
 from infra.pgstore import LogNotifications, create_schemas, one_at_a_time
 from infra.rabbitmq import REPLIES, RabbitBus, RabbitConsumer
@@ -165,6 +166,7 @@ def build_services(
     gateway: PaymentGateway | None = None,
     carrier: Carrier | None = None,
     notifier: Notifier | None = None,
+    idempotency_keys: IdempotencyKeys | None = None,
 ) -> Services:
     timing = Timing(
         step_timeout=timedelta(seconds=settings.step_timeout_seconds),
@@ -178,6 +180,7 @@ def build_services(
         orchestrator=OrchestratorService(clock, timing, env=service_env(settings, "orchestrator")),
         notifier=notifier or LoggingNotifier(),
         retry=RetryPolicy(settings.retry_attempts, settings.retry_backoff_seconds),
+        idempotency_keys=idempotency_keys or InMemoryIdempotencyKeys(),
     )
 
 
@@ -196,7 +199,7 @@ def bootstrap(
     with one_at_a_time(engine) if settings.is_postgres else nullcontext():
         _create_tables(settings, engine)
         faults.create_table()
-        services = build_services(settings, faults, clock)
+        services = build_services(settings, faults, clock, idempotency_keys=DatabaseIdempotencyKeys(engine))
         if settings.seed_data:
             seed(services)
     positions = Positions(engine)
@@ -272,6 +275,7 @@ def open_services(settings: Settings) -> Iterator[Services]:
 
 def _create_tables(settings: Settings, engine: Engine) -> None:
     create_read_tables(engine)
+    create_idempotency_table(engine)
     if settings.is_postgres:
         create_schemas(engine, SERVICE_NAMES)
 

@@ -17,6 +17,7 @@ from handlers.messages import Envelope, iso, plain
 
 _METADATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 COMMAND_DISPATCHED = "CommandDispatched"
+REPLY_REPEATED = "ReplyRepeated"
 
 
 def to_record(source: Application[UUID], notification: Notification) -> Envelope:
@@ -45,7 +46,10 @@ def read_log(source: Application[UUID], start: int = 1, stop: int | None = None,
 
 
 def to_message(record: Envelope) -> Envelope:
-    """What consumers receive: events as they are, and each dispatched command as the command itself."""
+    """What consumers receive: events as they are, each dispatched command as the command itself, and
+    each repeated reply as the reply it repeats."""
+    if record.type == REPLY_REPEATED:
+        return _repeated_reply(record)
     if record.type != COMMAND_DISPATCHED:
         return record
     dispatched = record.payload
@@ -61,6 +65,22 @@ def to_message(record: Envelope) -> Envelope:
         version=record.version,
         causation_id=record.message_id,
         target=dispatched["service"],
+    )
+
+
+def _repeated_reply(record: Envelope) -> Envelope:
+    repeated = record.payload
+    return Envelope(
+        message_id=record.message_id,
+        type=repeated["reply_type"],
+        source=record.source,
+        position=record.position,
+        correlation_id=record.correlation_id,
+        occurred_at=record.occurred_at,
+        payload=dict(repeated["reply"]),
+        aggregate_id=record.aggregate_id,
+        version=record.version,
+        causation_id=repeated["command_id"],
     )
 
 

@@ -33,7 +33,7 @@ class Brokers:
         """(broker, route) for a record worth publishing; None for what stays in the log."""
         if self.rabbitmq and record.type == COMMAND_DISPATCHED:
             return "rabbitmq", f"commands.{record.payload['service']}"
-        if self.rabbitmq and record.saga_mode == SagaMode.ORCHESTRATION and record.type in REPLY_TYPES:
+        if self.rabbitmq and record.saga_mode == SagaMode.ORCHESTRATION and to_message(record).type in REPLY_TYPES:
             return "rabbitmq", REPLIES
         if self.redis and record.saga_mode == SagaMode.CHOREOGRAPHY:
             return "redis", "events"

@@ -28,6 +28,8 @@ INITIAL_STOCK = {"book-123": 5, "book-456": 0, "book-789": 10}
 INITIAL_CREDIT = {"customer-001": 100_000, "customer-002": 100_000, "customer-003": 1_000}
 ROOT = Path(__file__).resolve().parents[2]
 MEMORY_LIMIT_KB = 512 * 1024
+CALLER = ADMIN
+"""Who the tests' HTTP client is: the admin (the token the test gives CLOUDMART_ADMIN_TOKEN)."""
 
 
 def free_port() -> int:
@@ -42,34 +44,61 @@ def procfile() -> dict[str, str]:
     return {name.strip(): command.strip() for name, command in lines}
 
 
-@contextmanager
-def processes(
-    environment: dict[str, str], port: int, log_dir: Path
-) -> Iterator[dict[str, list[subprocess.Popen[bytes]]]]:
-    """The Procfile topology as ``honcho start -c <every worker>=2`` runs it, each process ours to kill."""
-    commands = procfile()
-    api, *workers = commands
-    environment = {**environment, "PORT": str(port), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+class Topology:
+    """The Procfile's processes, each ours to kill and to start again."""
 
-    def start(name: str) -> subprocess.Popen[bytes]:
-        log = (log_dir / f"{name}-{len(started.get(name, []))}.log").open("wb")
-        command = shlex.split(commands[name].replace("$PORT", str(port)))
-        return subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    def __init__(self, environment: dict[str, str], port: int, log_dir: Path) -> None:
+        self.commands = procfile()
+        self.api, *self.workers = self.commands
+        self.environment = {
+            **environment,
+            "PORT": str(port),
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        }
+        self.port = port
+        self.log_dir = log_dir
+        self.started: dict[str, list[subprocess.Popen[bytes]]] = {}
+        self._launches = 0
 
-    started: dict[str, list[subprocess.Popen[bytes]]] = {}
-    try:
-        started["api"] = [start(api)]
-        for name in workers:
-            started[name] = [start(name) for _ in range(REPLICAS)]
-        yield started
-    finally:
-        for process in (p for group in started.values() for p in group):
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        self._launches += 1
+        log = (self.log_dir / f"{name}-{self._launches}.log").open("wb")
+        command = shlex.split(self.commands[name].replace("$PORT", str(self.port)))
+        return subprocess.Popen(command, cwd=ROOT, env=self.environment, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self, role: str, replica: int) -> None:
+        """SIGKILL: no goodbye, unacknowledged work left behind."""
+        process = self.started[role][replica]
+        process.kill()
+        process.wait()
+
+    def restart(self, role: str, replica: int) -> None:
+        self.started[role][replica] = self.start(self.api if role == "api" else role)
+
+    def stop(self) -> None:
+        for process in self.processes():
             process.send_signal(signal.SIGTERM)
-        for process in (p for group in started.values() for p in group):
+        for process in self.processes():
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return [process for group in self.started.values() for process in group]
+
+
+@contextmanager
+def processes(environment: dict[str, str], port: int, log_dir: Path) -> Iterator[Topology]:
+    """The Procfile topology as ``honcho start -c <every worker>=2`` runs it."""
+    topology = Topology(environment, port, log_dir)
+    try:
+        topology.started["api"] = [topology.start(topology.api)]
+        for name in topology.workers:
+            topology.started[name] = [topology.start(name) for _ in range(REPLICAS)]
+        yield topology
+    finally:
+        topology.stop()
 
 
 def resident_kb(process: subprocess.Popen[bytes]) -> int:
@@ -82,7 +111,7 @@ def resident_kb(process: subprocess.Popen[bytes]) -> int:
 @asynccontextmanager
 async def distributed_system(
     tmp_path: Path,
-) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any], dict[str, str]]]:
+) -> AsyncIterator[tuple[httpx.AsyncClient, Topology, dict[str, str]]]:
     async with borrowed_infrastructure() as infrastructure:
         environment = {
             **{k: v for k, v in os.environ.items() if not k.startswith("CLOUDMART_")},
@@ -99,98 +128,104 @@ async def distributed_system(
             "CLOUDMART_READ_MAX_OVERFLOW": "2",
         }
         port = free_port()
-        with processes(environment, port, tmp_path) as started:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-
-                async def ready() -> bool:
-                    try:
-                        return (await http.get("/ready")).status_code == 200
-                    except httpx.TransportError:
-                        return False
-
-                await eventually(ready, timeout=60)
-                yield http, started, environment
+        with processes(environment, port, tmp_path) as topology:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=CALLER) as http:
+                await eventually(lambda: ready(http), timeout=60)
+                yield http, topology, environment
 
 
-async def place_orders(http: httpx.AsyncClient, count: int) -> list[str]:
-    plan = [
-        (
-            ("choreography", "orchestration")[i % 2],
-            f"customer-00{1 + i % 3}",
-            ("book-123", "book-789", "book-456")[i % 3],
-        )
-        for i in range(count)
-    ]
+async def ready(http: httpx.AsyncClient) -> bool:
+    try:
+        return (await http.get("/ready")).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+async def place_orders(http: httpx.AsyncClient, count: int, first: int = 0) -> list[str]:
+    """Orders ``first`` to ``first + count`` of a mixed load: both saga modes, every customer (customer-003 cannot
+    pay) and every book (book-456 is out of stock, book-123 soon). Each has an Idempotency-Key and is sent
+    again, with it, until the API accepts it: a request whose answer was lost in a crash places nothing twice."""
     limit = asyncio.Semaphore(20)
 
-    async def one(mode: str, customer: str, book: str) -> str:
-        body = {"customerId": customer, "bookId": book, "quantity": 1, "price": PRICES[book], "sagaMode": mode}
+    async def one(i: int) -> str:
+        book = ("book-123", "book-789", "book-456")[i % 3]
+        body = {
+            "customerId": f"customer-00{1 + i % 3}",
+            "bookId": book,
+            "quantity": 1,
+            "price": PRICES[book],
+            "sagaMode": ("choreography", "orchestration")[i % 2],
+        }
         async with limit:
-            response = await http.post("/orders", json=body)
+            response = await sent_until_answered(http, "/orders", body, {"Idempotency-Key": f"load-{i}"})
         assert response.status_code == 202, response.text
         return str(response.json()["orderId"])
 
-    return list(await asyncio.gather(*(one(*order) for order in plan)))
+    return list(await asyncio.gather(*(one(i) for i in range(first, first + count))))
 
 
-async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_keep_every_invariant(
-    tmp_path: Path,
-) -> None:
-    async with distributed_system(tmp_path) as (http, started, environment):
-        for service, fault, times in (("shipping", "fail", 3), ("payment", "timeout", 2), ("inventory", "fail", 1)):
-            response = await http.post(
-                "/admin/faults", json={"service": service, "fault": fault, "times": times}, headers=ADMIN
-            )
-            assert response.status_code == 201
-        first = await place_orders(http, ORDERS // 2)
-        assert set(started) == {"api", *ROLES}
-        for role in ROLES:
-            started[role][0].kill()  # SIGKILL: no goodbye, unacknowledged work left behind
-        order_ids = first + await place_orders(http, ORDERS - len(first))
+async def sent_until_answered(
+    http: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """POSTs until the API answers (it may be down, or die before answering), with a deadline."""
 
-        async def all_over() -> bool:
-            sagas = [(await http.get(f"/sagas/{order_id}")).json() for order_id in order_ids]
-            return all(
-                s.get("status") in ("COMPLETED", "FAILED")
-                and not (s["sagaType"] == "orchestration" and s["currentStep"])
-                for s in sagas
-            )
+    async def answered() -> httpx.Response | None:
+        try:
+            response = await http.post(path, json=body, headers=headers)
+        except httpx.TransportError:
+            return None
+        return None if response.status_code >= 500 else response
 
-        await eventually(all_over, timeout=240, interval=1)
-        checker_env = {**environment, "CLOUDMART_SEED_DATA": "false"}
+    return await eventually(answered, timeout=90, interval=0.5)
 
-        async def invariants_hold() -> bool:
-            checked = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-m", "api.cli", "check"],
-                cwd=ROOT,
-                env=checker_env,
-                capture_output=True,
-                check=False,
-            )
-            return checked.returncode == 0
 
-        await eventually(invariants_hold, timeout=60, interval=1)
-        health = subprocess.run(
-            [sys.executable, "-m", "api.cli", "worker-health"],
+async def inject_fault(http: httpx.AsyncClient, service: str, fault: str, times: int) -> None:
+    body = {"service": service, "fault": fault, "times": times}
+    assert (await sent_until_answered(http, "/admin/faults", body)).status_code == 201
+
+
+async def every_saga_over(http: httpx.AsyncClient, order_ids: list[str], timeout: float) -> None:
+    """Waits until every saga is COMPLETED or FAILED with no orchestration command of its own in flight."""
+
+    async def all_over() -> bool:
+        sagas = [(await http.get(f"/sagas/{order_id}")).json() for order_id in order_ids]
+        return all(
+            s.get("status") in ("COMPLETED", "FAILED") and not (s["sagaType"] == "orchestration" and s["currentStep"])
+            for s in sagas
+        )
+
+    await eventually(all_over, timeout=timeout, interval=1)
+
+
+async def cloudmart_check_passes(environment: dict[str, str]) -> None:
+    """``cloudmart check``, the CLI, against the system's stores, until it exits 0 (read models catch up)."""
+    checker_env = {**environment, "CLOUDMART_SEED_DATA": "false"}
+    last: list[str] = []
+
+    async def invariants_hold() -> bool:
+        checked = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "api.cli", "check"],
             cwd=ROOT,
+            env=checker_env,
             capture_output=True,
             check=False,
-            env={**os.environ, "CLOUDMART_HEARTBEAT_FILE": str(tmp_path / "heartbeat")},
         )
-        memory = {
-            f"{role}-{i}": resident_kb(p)
-            for role, group in started.items()
-            for i, p in enumerate(group)
-            if p.poll() is None
-        }
-        orders = [(await http.get(f"/orders/{order_id}")).json() for order_id in order_ids]
-        books = {book["bookId"]: book for book in (await http.get("/inventory")).json()}
-        customers = {c: (await http.get(f"/customers/{c}")).json() for c in INITIAL_CREDIT}
-        shipments = [(await http.get(f"/shipments/{order_id}")).json().get("status") for order_id in order_ids]
+        last[:] = [checked.stdout.decode(), checked.stderr.decode()[-2000:]]
+        return checked.returncode == 0
 
-    assert health.returncode == 0, health.stderr
-    print("resident memory (MB):", {name: round(kb / 1024) for name, kb in memory.items()})
+    try:
+        await eventually(invariants_hold, timeout=60, interval=1)
+    except AssertionError as failure:
+        raise AssertionError(f"cloudmart check keeps failing: {last}") from failure
+
+
+async def assert_conserved(http: httpx.AsyncClient, order_ids: list[str]) -> None:
+    """Every order final, stock and money conserved, one shipment per completed order and none otherwise."""
+    orders = [(await http.get(f"/orders/{order_id}")).json() for order_id in order_ids]
+    books = {book["bookId"]: book for book in (await http.get("/inventory")).json()}
+    customers = {c: (await http.get(f"/customers/{c}")).json() for c in INITIAL_CREDIT}
+    shipments = [(await http.get(f"/shipments/{order_id}")).json().get("status") for order_id in order_ids]
     assert {order["status"] for order in orders} <= {"COMPLETED", "CANCELLED"}
     completed = [order for order in orders if order["status"] == "COMPLETED"]
     for book_id, initial in INITIAL_STOCK.items():
@@ -204,4 +239,37 @@ async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_ke
         assert initial - customers[customer_id]["creditAvailable"] == spent
     for order, shipment in zip(orders, shipments, strict=True):
         assert (shipment == "ARRANGED") == (order["status"] == "COMPLETED")
+
+
+async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_keep_every_invariant(
+    tmp_path: Path,
+) -> None:
+    async with distributed_system(tmp_path) as (http, topology, environment):
+        for service, fault, times in (("shipping", "fail", 3), ("payment", "timeout", 2), ("inventory", "fail", 1)):
+            await inject_fault(http, service, fault, times)
+        first = await place_orders(http, ORDERS // 2)
+        assert set(topology.started) == {"api", *ROLES}
+        for role in ROLES:
+            topology.kill(role, 0)
+        order_ids = first + await place_orders(http, ORDERS - len(first), first=len(first))
+
+        await every_saga_over(http, order_ids, timeout=240)
+        await cloudmart_check_passes(environment)
+        health = subprocess.run(
+            [sys.executable, "-m", "api.cli", "worker-health"],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+            env={**os.environ, "CLOUDMART_HEARTBEAT_FILE": str(tmp_path / "heartbeat")},
+        )
+        memory = {
+            f"{role}-{i}": resident_kb(p)
+            for role, group in topology.started.items()
+            for i, p in enumerate(group)
+            if p.poll() is None
+        }
+        await assert_conserved(http, order_ids)
+
+    assert health.returncode == 0, health.stderr
+    print("resident memory (MB):", {name: round(kb / 1024) for name, kb in memory.items()})
     assert all(kb < MEMORY_LIMIT_KB for kb in memory.values()), memory
