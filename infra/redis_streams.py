@@ -117,7 +117,7 @@ class RedisConsumer:
                 try:
                     await self._step(thread)
                 except ResponseError as error:
-                    if "NOGROUP" not in str(error):
+                    if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
                         raise  # not an outage: the supervisor logs it and starts the consumer again
                     log.warning("%s: the consumer group is gone (Redis lost its data?); creating it again", self.name)
                     self.grouped = False

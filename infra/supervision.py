@@ -53,7 +53,7 @@ class Backoff:
     """The pause before the next attempt after ``failures`` in a row: doubling from ``first``, at most ``longest``."""
 
     first: float = 0.1
-    longest: float = 5.0
+    longest: float = 2.0
 
     def delay(self, failures: int) -> float:
         return min(self.longest, self.first * 2 ** max(0, failures - 1))
@@ -76,7 +76,7 @@ class Health:
     def failed(self, error: BaseException, doing: str = "") -> float:
         """Records a failure (logged for the first of a run only); returns how long to wait before trying again."""
         self.failures += 1
-        self.problem = f"{doing}{type(error).__name__}: {error}".strip()
+        self.problem = f"{doing}{type(error).__name__}: {_first_line(error)}"
         if self.failures == 1:
             self.down_since = datetime.now(UTC)
             log.warning("%s is down (%s); retrying with backoff until it is back", self.name, self.problem)
@@ -90,6 +90,11 @@ class Health:
     async def pause(self, error: BaseException, stopping: asyncio.Event, doing: str = "") -> None:
         """Records the failure and waits its backoff, or less if the process is stopping."""
         await nap(stopping, self.failed(error, doing))
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:300] if lines else ""
 
 
 async def nap(stopping: asyncio.Event, seconds: float) -> None:

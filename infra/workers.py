@@ -24,7 +24,7 @@ from handlers.messages import Envelope, iso
 from handlers.service import Service
 from infra.messaging import to_message, to_record
 from infra.readstore import Positions, hold_read_models
-from infra.supervision import Health
+from infra.supervision import Health, is_outage
 from projections import queries
 from projections.projection import Projection
 
@@ -193,7 +193,7 @@ class Worker:
             try:
                 done = await self.do_step(thread)
             except Exception as error:  # an outage of the store or broker: wait for it to pass, then go on
-                if not self.health.failures:
+                if not self.health.failures and not is_outage(error):
                     log.warning("worker %s failed a step", self.name, exc_info=True)
                 await self.health.pause(error, stopping)
                 continue
