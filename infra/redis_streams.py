@@ -119,8 +119,7 @@ class RedisConsumer:
                 except ResponseError as error:
                     if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
                         raise  # not an outage: the supervisor logs it and starts the consumer again
-                    log.warning("%s: the consumer group is gone (Redis lost its data?); creating it again", self.name)
-                    self.grouped = False
+                    self.grouped = False  # Redis came back without its data: create the group again
                     await self.health.pause(error, stopping, "consumer group gone: ")
                 except (RedisError, OSError) as error:  # ConnectionError, TimeoutError, BusyLoadingError, ...
                     self._next_upkeep = 0.0  # leases first when it is back: they may have lapsed meanwhile
