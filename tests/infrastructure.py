@@ -88,10 +88,12 @@ def rabbit_queues(namespace: str, partitions: int = 4) -> list[str]:
     return [f"{namespace}.{route}.{partition}" for route in routes for partition in range(partitions)]
 
 
-def rabbitmqctl(*arguments: str) -> None:
+def rabbitmqctl(*arguments: str) -> str:
+    """What ``rabbitmqctl`` prints; fails the test if it fails."""
     if shutil.which("rabbitmqctl") is None:
         unavailable("rabbitmqctl is not on the PATH")
-    subprocess.run(["rabbitmqctl", "--quiet", *arguments], check=True, capture_output=True, timeout=60)
+    command = ["rabbitmqctl", "--quiet", *arguments]
+    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 def vhost_of(url: str) -> str:

@@ -189,10 +189,12 @@ async def test_orders_placed_while_redis_is_killed_and_restarted_all_finish(tmp_
             placing = asyncio.create_task(load.run())
             await load.until_placed(6)
 
+            acknowledged = await stream_lengths(runtime)
             redis.kill()
             outage = await eventually(lambda: shows_down(http, "redis", "redis:", "relay:"), timeout=20)
             await load.until_placed(5)  # orders keep coming in while Redis is away
             await redis.start()
+            assert await stream_lengths(runtime) >= acknowledged > 0  # every entry it acknowledged is still there
             await ready_again(http)
             await load.until_placed(3)
             load.finishing.set()
@@ -203,6 +205,12 @@ async def test_orders_placed_while_redis_is_killed_and_restarted_all_finish(tmp_
     assert "ConnectionError" in str(outage["consumers"])
 
 
+async def stream_lengths(runtime: Runtime) -> int:
+    redis = runtime.brokers.redis
+    assert redis is not None
+    return sum([await redis.client.xlen(stream) for stream in redis.streams])
+
+
 async def test_orders_placed_while_rabbitmq_drops_every_connection_twice_all_finish() -> None:
     async with borrowed_infrastructure(own_vhost=True) as infrastructure:
         settings = Settings(**infrastructure, **TIMINGS)
@@ -210,7 +218,7 @@ async def test_orders_placed_while_rabbitmq_drops_every_connection_twice_all_fin
         async with running(settings) as (runtime, http):
             load = Load([http])
             placing = asyncio.create_task(load.run())
-            outages = []
+            outages, channels = [], []
             for _ in range(2):
                 await load.until_placed(6)
                 # no way back in until the test says so: the outage lasts until /ready has shown it
@@ -221,11 +229,25 @@ async def test_orders_placed_while_rabbitmq_drops_every_connection_twice_all_fin
                 finally:
                     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
                 await ready_again(http)
+                channels.append(await eventually(lambda: consuming_channels(vhost, 5), timeout=SETTLE_SECONDS))
             load.finishing.set()
             await placing
 
             await assert_nothing_lost_or_doubled(runtime, http, load)
     assert all(outage["checks"]["rabbitmq"].startswith("error") for outage in outages)
+    # after each reconnect: the five consumers' channels are back with their prefetch of one (each partition
+    # handled one message at a time), and the relays' channel with its publisher confirms
+    for reopened in channels:
+        assert sorted(prefetch for confirm, consumers, prefetch in reopened if consumers) == [1] * 5
+        assert ("true", 0, 0) in reopened
+
+
+def consuming_channels(vhost: str, consumers: int) -> list[tuple[str, int, int]] | None:
+    """The vhost's channels as (publisher confirms, consumers, prefetch), once ``consumers`` of them consume."""
+    listed = rabbitmqctl("list_channels", "--no-table-headers", "vhost", "confirm", "consumer_count", "prefetch_count")
+    rows = [line.split("\t") for line in listed.splitlines() if line.strip()]
+    mine = [(confirm, int(count), int(prefetch)) for host, confirm, count, prefetch in rows if host == vhost]
+    return mine if sum(1 for _, count, _ in mine if count) == consumers else None
 
 
 async def test_orders_placed_while_postgresql_terminates_the_apps_connections_again_and_again_all_finish() -> None:
