@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
-import aiormq.exceptions
+import aio_pika.exceptions
 import eventsourcing.persistence
 import psycopg
 import redis.exceptions
@@ -38,7 +38,7 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     sqlalchemy.exc.InterfaceError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
-    aiormq.exceptions.AMQPConnectionError,
+    aio_pika.exceptions.AMQPConnectionError,
 )
 
 

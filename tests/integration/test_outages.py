@@ -10,6 +10,7 @@ ever moves backwards.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
@@ -83,16 +84,15 @@ class Load:
     def __init__(self, clients: list[httpx.AsyncClient]) -> None:
         self.clients = clients
         self.placed: dict[str, str] = {}  # idempotency key -> order id
-        self.refused = 0  # answers 5xx
         self.finishing = asyncio.Event()
 
     async def run(self, after_finishing: int = 4) -> None:
-        number = 0
-        while not self.finishing.is_set() or after_finishing > 0:
-            after_finishing -= self.finishing.is_set()
-            await self.place(number)
-            number += 1
-            await asyncio.sleep(PACE_SECONDS)
+        """Places orders until ``finishing`` is set, then ``after_finishing`` more (placed once all is well)."""
+        numbers = itertools.count()
+        while not self.finishing.is_set():
+            await self.place(next(numbers))
+        for _ in range(after_finishing):
+            await self.place(next(numbers))
 
     async def place(self, number: int) -> None:
         mode, customer, book = PLAN[number % len(PLAN)]
@@ -103,12 +103,12 @@ class Load:
         async def accepted() -> str | None:
             response = await api(http, "POST", "/orders", json=body, headers={"Idempotency-Key": key})
             if response.status_code >= 500:
-                self.refused += 1
                 return None
             assert response.status_code == 202, response.text
             return str(response.json()["orderId"])
 
         self.placed[key] = await eventually(accepted, timeout=SETTLE_SECONDS, interval=0.2)
+        await asyncio.sleep(PACE_SECONDS)
 
     async def until_placed(self, more: int) -> None:
         """Waits until ``more`` orders more than now have been accepted."""
@@ -360,6 +360,7 @@ async def test_two_replicas_publish_each_event_once_and_no_position_moves_backwa
         watch, watching = PositionWatch(settings.database_url), asyncio.Event()
         async with AsyncExitStack() as second_replica:
             first_replica = AsyncExitStack()
+            second_replica.push_async_callback(first_replica.aclose)  # unless the test stopped it already
             _, http_a = await first_replica.enter_async_context(running(settings))  # takes every relay lease
             second, http_b = await second_replica.enter_async_context(running(settings))
             await second_replica.enter_async_context(rabbitmq_deliveries(settings, deliveries))
@@ -382,7 +383,7 @@ async def test_two_replicas_publish_each_event_once_and_no_position_moves_backwa
 
             expected_redis, expected_rabbitmq = published(second, "redis"), published(second, "rabbitmq")
             await eventually(lambda: deliveries.total() >= expected_rabbitmq.total(), timeout=SETTLE_SECONDS)
-            await eventually(lambda: _at_least(redis_entries(second), expected_redis.total()), timeout=SETTLE_SECONDS)
+            await eventually(lambda: redis_holds(second, expected_redis.total()), timeout=SETTLE_SECONDS)
             in_redis = await redis_entries(second)
             watching.set()
             await sampling
@@ -394,8 +395,8 @@ async def test_two_replicas_publish_each_event_once_and_no_position_moves_backwa
     assert watch.backwards == []
 
 
-async def _at_least(entries: Any, count: int) -> bool:
-    return sum((await entries).values()) >= count
+async def redis_holds(runtime: Runtime, count: int) -> bool:
+    return (await redis_entries(runtime)).total() >= count
 
 
 async def test_a_redis_consumer_whose_group_vanished_creates_it_again_and_carries_on() -> None:
