@@ -22,7 +22,7 @@ import eventsourcing.persistence
 import psycopg
 import redis.exceptions
 import sqlalchemy.exc
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_delay
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -118,13 +118,13 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], health: Healt
 
 
 def through_outages(
-    handle: Callable[[T], None], halted: threading.Event, patience: float = 30.0
+    handle: Callable[[T], None], halted: threading.Event, patience: float = 30.0, backoff: Backoff = Backoff()
 ) -> Callable[[T], None]:
     """``handle``, waiting out an outage of its stores (up to ``patience`` seconds) instead of failing: a
     message that met a database outage is not poison, and must not use up its deliveries meanwhile."""
     retrying = Retrying(
         retry=retry_if_exception(is_outage),
-        wait=wait_exponential(multiplier=0.1, max=2),
+        wait=lambda attempt: backoff.delay(attempt.attempt_number),
         stop=stop_after_delay(patience) | (lambda _: halted.is_set()),
         reraise=True,
     )

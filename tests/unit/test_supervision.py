@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from infra.supervision import Backoff, Health, supervise
+from infra.supervision import Backoff, Health, supervise, through_outages
 from infra.workers import Doorbell, Worker
 from tests.support import eventually
 
@@ -83,3 +84,33 @@ async def test_a_loop_that_returns_on_its_own_is_restarted_too() -> None:
     assert health.problem == "crashed: RuntimeError: the loop returned"
     stopping.set()
     await supervised
+
+
+def test_a_handler_waits_out_an_outage_of_its_store_but_not_a_bug() -> None:
+    calls: list[str] = []
+
+    def handle(message: str) -> None:
+        calls.append(message)
+        if len(calls) < 3:
+            raise ConnectionRefusedError("the database is away")
+        if message == "poison":
+            raise ValueError("no such book")
+
+    through = through_outages(handle, threading.Event(), backoff=Backoff(first=0.001, longest=0.001))
+    through("order")
+    assert calls == ["order"] * 3
+
+    with pytest.raises(ValueError, match="no such book"):
+        through("poison")
+    assert calls == ["order"] * 3 + ["poison"]  # once: a bug is not retried here, its consumer decides
+
+
+def test_a_handler_stops_waiting_when_the_process_stops() -> None:
+    halted = threading.Event()
+    halted.set()
+
+    def handle(message: str) -> None:
+        raise ConnectionRefusedError("the database is away")
+
+    with pytest.raises(ConnectionRefusedError):
+        through_outages(handle, halted)("order")
