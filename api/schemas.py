@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -174,6 +175,22 @@ class ReplayReport(Schema):
     events_per_second: float
 
 
+class ConsumerState(Schema):
+    status: Literal["up", "down"]
+    reason: str | None = Field(default=None, description="why it is down: the last error it met")
+    down_since: datetime | None = None
+
+
 class Readiness(Schema):
+    """Ready when every backend answers and every loop of this process works; otherwise 503, naming what is down."""
+
     status: Literal["ready", "unavailable"]
-    checks: dict[str, str]
+    checks: dict[str, str] = Field(
+        description="each backend (readModels, every service's event store, redis, rabbitmq): ok, or its error"
+    )
+    consumers: dict[str, ConsumerState] = Field(
+        default_factory=dict,
+        description="each loop this process runs (log consumers, relays, Redis and RabbitMQ consumers, projector, "
+        "saga timer, log notifications), by name",
+    )
+    down: list[str] = Field(default_factory=list, description="every backend and consumer that is down, by name")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import threading
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -33,12 +37,13 @@ from infra.idempotency import DatabaseIdempotencyKeys, InMemoryIdempotencyKeys, 
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
 from infra.pgstore import LogNotifications, create_schemas, one_at_a_time
 from infra.rabbitmq import REPLIES, RabbitBus, RabbitConsumer
-from infra.readstore import PROJECTOR, Positions, autocommit, create_read_engine, create_read_tables
+from infra.readstore import PROJECTOR, Lease, Positions, autocommit, create_read_engine, create_read_tables
 from infra.redis_streams import RedisConsumer, RedisStreams
 from infra.relay import Brokers, Relay
 from infra.replay import Progress, Rebuilt, projections_named, rebuild
 from infra.seed import seed
 from infra.settings import DEV_ADMIN_TOKEN, Settings
+from infra.supervision import Health, supervise, through_outages
 from infra.workers import Consumer, Doorbell, LogReader, Projector, Runnable, SagaTimer, Worker
 from projections.catalog import PROJECTIONS
 
@@ -66,29 +71,38 @@ class Runtime:
     workers: list[Runnable]
     doorbell: Doorbell
     brokers: Brokers
+    halted: threading.Event = field(default_factory=threading.Event)  # tells handlers waiting out an outage to stop
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _threads: ThreadPoolExecutor = field(default_factory=ThreadPoolExecutor)
 
     async def start(self) -> None:
-        """Starts every worker on a thread of its own, so that none waits behind requests or each other."""
+        """Starts every worker on a thread of its own, so that none waits behind requests or each other, each
+        under a supervisor that restarts it if it dies."""
         self.doorbell.bind(asyncio.get_running_loop())
         self._stopping.clear()
+        self.halted.clear()
         if self.brokers.rabbitmq:
             await self.brokers.rabbitmq.connect((*(f"commands.{group}" for group in SERVICE_GROUPS), REPLIES))
         threads = _threads_for(self.workers, self.settings.partitions)
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cloudmart")
-        self._tasks = [
-            asyncio.create_task(worker.run(self._stopping, self._threads), name=worker.name) for worker in self.workers
-        ]
+        self._tasks = [asyncio.create_task(self._supervised(worker), name=worker.name) for worker in self.workers]
+
+    def _supervised(self, worker: Runnable) -> Awaitable[None]:
+        return supervise(worker.name, lambda: worker.run(self._stopping, self._threads), worker.health, self._stopping)
 
     @property
     def alive(self) -> bool:
-        """Whether every worker loop is still running."""
+        """Whether every worker's supervisor is still running (each restarts its worker whenever it dies)."""
         return all(not task.done() for task in self._tasks)
+
+    def consumers(self) -> dict[str, Health]:
+        """Each loop of this process by name, and whether it works: the relays, consumers, projector, timer."""
+        return {worker.name: worker.health for worker in self.workers}
 
     async def stop(self) -> None:
         self._stopping.set()
+        self.halted.set()
         self.doorbell.ring()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._threads.shutdown(wait=True)
@@ -123,7 +137,9 @@ class Runtime:
             checks["redis"] = self.brokers.redis.client.ping
         if self.brokers.rabbitmq:
             checks["rabbitmq"] = self.brokers.rabbitmq.check
-        return {name: await _outcome(check) for name, check in checks.items()}
+        # side by side: a backend that is down costs its timeout once, not once per check
+        outcomes = await asyncio.gather(*(_outcome(check) for check in checks.values()))
+        return dict(zip(checks, outcomes, strict=True))
 
     async def rebuild(self, names: Iterable[str] = ()) -> Rebuilt:
         """Rebuilds read models from the event stores while everything keeps running (see ``infra.replay``)."""
@@ -211,13 +227,14 @@ def bootstrap(
         RedisStreams(settings.redis_url, settings.namespace, settings.partitions) if settings.redis_url else None,
         RabbitBus(settings.rabbitmq_url, settings.namespace, settings.partitions) if settings.rabbitmq_url else None,
     )
-    workers = _workers(settings, services, engine, positions, doorbell, clock, brokers)
+    halted = threading.Event()
+    workers = _workers(settings, services, engine, positions, doorbell, clock, brokers, halted)
     kept = [worker for worker in workers if role_of(worker.name) in roles - stopped]
     if kept and settings.is_postgres:
         kept.append(LogNotifications(settings.database_url, SERVICE_NAMES, doorbell))
     if brokers.redis and brokers.rabbitmq:  # otherwise the consumers read the other services' logs
         _close_unused_stores(services, roles)
-    return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers)
+    return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers, halted)
 
 
 def upgrade_database(settings: Settings) -> list[str]:
@@ -288,10 +305,14 @@ def _workers(
     doorbell: Doorbell,
     clock: Callable[[], datetime],
     brokers: Brokers,
+    halted: threading.Event,
 ) -> list[Runnable]:
     apps = services.by_name()
     interval = settings.idle_poll_seconds
-    handlers = {group: _bind(handler_for(group), services) for group in (*SERVICE_GROUPS, ORCHESTRATOR, NOTIFIER)}
+    handlers = {
+        group: through_outages(_bind(handler_for(group), services), halted)
+        for group in (*SERVICE_GROUPS, ORCHESTRATOR, NOTIFIER)
+    }
     log_sources = {
         **{group: [app for name, app in apps.items() if name != group] for group in SERVICE_GROUPS},
         ORCHESTRATOR: [apps[name] for name in SERVICE_GROUPS],
@@ -316,8 +337,11 @@ def _workers(
         workers += [RabbitConsumer(brokers.rabbitmq, f"commands.{group}", handlers[group]) for group in SERVICE_GROUPS]
         workers.append(RabbitConsumer(brokers.rabbitmq, REPLIES, handlers[ORCHESTRATOR]))
     if brokers.redis or brokers.rabbitmq:
-        relays = [LogReader(f"relay:{name}", [app], positions) for name, app in apps.items()]
-        workers += [Relay(reader, brokers, doorbell, interval) for reader in relays]
+        holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        for name, app in apps.items():
+            reader = LogReader(f"relay:{name}", [app], positions)
+            lease = Lease(engine, reader.consumer, holder, settings.relay_lease_seconds)
+            workers.append(Relay(reader, brokers, lease, doorbell, interval))
     projector = Projector(LogReader(PROJECTOR, list(apps.values()), positions), engine, PROJECTIONS)
     timer = SagaTimer(autocommit(engine), services.orchestrator.tick, clock)
     return [

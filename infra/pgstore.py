@@ -18,11 +18,11 @@ from psycopg.sql import SQL, Identifier
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from infra.supervision import Health
 from infra.workers import Doorbell
 
 log = logging.getLogger(__name__)
 EVENTS_TABLE = "events"
-RECONNECT_SECONDS = 1.0
 
 
 class EventsTableRecorder(PostgresApplicationRecorder):
@@ -72,27 +72,35 @@ class LogNotifications:
         self.conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self.services = {channel_of(service): service for service in services}
         self.doorbell = doorbell
+        self.health = Health(self.name)
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
         # cancelled, not told to stop: psycopg's own timeout reads time.monotonic, which a frozen test clock stops
         listening = asyncio.create_task(self._listen(), name=self.name)
-        await stopping.wait()
+        stopped = asyncio.create_task(stopping.wait())
+        await asyncio.wait((listening, stopped), return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if listening.done():
+            listening.result()  # it died of something other than a lost connection: the supervisor restarts it
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listening
 
     async def _listen(self) -> None:
+        """Listens, and listens again with backoff whenever the connection is lost (the readers poll meanwhile)."""
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as connection:
+                connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+                async with connection:
                     for channel in self.services:
                         await connection.execute(SQL("LISTEN {}").format(Identifier(channel)))
+                    self.health.recovered()
                     self.doorbell.ring()  # whatever was saved while nobody listened
                     async for notification in connection.notifies():
                         self.doorbell.ring(self.services.get(notification.channel))
-            except psycopg.OperationalError as error:
-                log.warning("listening for new events failed (%s); the readers poll until it is back", error)
-                await asyncio.sleep(RECONNECT_SECONDS)
+                raise psycopg.OperationalError("the server ended the notifications")
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                await asyncio.sleep(self.health.failed(error))
 
 
 def create_schemas(engine: Engine, services: tuple[str, ...]) -> None:

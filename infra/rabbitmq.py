@@ -5,6 +5,11 @@ consumer (RabbitMQ's ``x-single-active-consumer``), so replicas share the partit
 order's messages are handled one at a time, in order. Messages are persistent and published
 with confirms; consumers ack by hand after the handler succeeded. A message that fails three
 times is rejected into the dead-letter queue; its saga then times out and compensates.
+
+The connection is aio-pika's robust one: when RabbitMQ closes it (a restart, ``rabbitmqctl
+close_all_connections``), it reconnects every ``RECONNECT_SECONDS`` and restores every channel with its
+qos, publisher confirms, queues and consumers. What was delivered but not acknowledged meanwhile is
+delivered again. Publishing fails at once while the connection is down, and the relay tries again.
 """
 
 from __future__ import annotations
@@ -15,16 +20,24 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.exceptions import AMQPError
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from domain.saga import OrderSaga
 from handlers.messages import Envelope
 from infra.messaging import decode, encode, partition_of
+from infra.supervision import Health
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 3
 REPLIES = "replies"
+RECONNECT_SECONDS = 1
+CONFIRM_SECONDS = 10
+
+
+class RabbitMQUnavailableError(ConnectionError):
+    pass
 
 
 class RabbitBus:
@@ -41,7 +54,7 @@ class RabbitBus:
         return [self.queue_name(f"{route}.{partition}") for partition in range(self.partitions)]
 
     async def connect(self, routes: tuple[str, ...]) -> None:
-        self.connection = await aio_pika.connect_robust(self.url)
+        self.connection = await aio_pika.connect_robust(self.url, reconnect_interval=RECONNECT_SECONDS)
         self.channel = await self.connection.channel(publisher_confirms=True)
         self.exchange = await self.channel.declare_exchange(self.namespace, aio_pika.ExchangeType.DIRECT, durable=True)
         dead = await self.channel.declare_exchange(f"{self.namespace}.dlx", aio_pika.ExchangeType.FANOUT, durable=True)
@@ -53,8 +66,16 @@ class RabbitBus:
                 queue = await self.channel.declare_queue(name, durable=True, arguments=arguments)
                 await queue.bind(self.exchange, routing_key=f"{route}.{partition}")
 
+    @property
+    def connected(self) -> bool:
+        return self.connection is not None and self.connection.connected.is_set() and not self.channel.is_closed
+
     async def publish(self, route: str, message: Envelope) -> None:
-        await self.exchange.publish(
+        """Publishes and waits for the broker's confirm; fails at once while the connection is down, rather
+        than waiting for it to come back (the relay retries with backoff, and shows that it does)."""
+        if not self.connected:
+            raise RabbitMQUnavailableError("not connected to RabbitMQ (reconnecting)")
+        confirmed = self.exchange.publish(
             aio_pika.Message(
                 encode(message),
                 content_type="application/json",
@@ -65,10 +86,11 @@ class RabbitBus:
             ),
             routing_key=f"{route}.{partition_of(message.order_id, self.partitions)}",
         )
+        await asyncio.wait_for(confirmed, CONFIRM_SECONDS)
 
     async def check(self) -> None:
-        if self.connection is None or self.connection.is_closed:
-            raise ConnectionError("not connected to RabbitMQ")
+        if not self.connected:
+            raise RabbitMQUnavailableError("not connected to RabbitMQ (reconnecting)")
 
     async def close(self) -> None:
         if self.connection is not None:
@@ -83,17 +105,32 @@ class RabbitConsumer:
         self.route = route
         self.handle = handle
         self.name = f"rabbitmq:{route}"
+        self.health = Health(self.name)
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
-        channel = await self.bus.connection.channel()  # type: ignore[union-attr]
-        await channel.set_qos(prefetch_count=1)
+        """Consumes until ``stopping``; the robust channel brings the consumers back after a reconnect."""
         self.thread = thread
+        channel = await self.bus.connection.channel()  # type: ignore[union-attr]
+        channel.close_callbacks.add(self._channel_lost)
+        channel.reopen_callbacks.add(self._channel_back)
+        await channel.set_qos(prefetch_count=1)  # remembered by the robust channel and set again on reopen
         queues = [await channel.get_queue(name) for name in self.bus.partition_queues(self.route)]
         tags = [(queue, await queue.consume(self._process)) for queue in queues]
+        self.health.recovered()
         await stopping.wait()
-        for queue, tag in tags:
-            await queue.cancel(tag)
-        await channel.close()
+        channel.close_callbacks.discard(self._channel_lost)
+        try:
+            for queue, tag in tags:
+                await queue.cancel(tag)
+            await channel.close()
+        except (AMQPError, ConnectionError) as error:  # RabbitMQ is away: it requeues what was unacknowledged
+            log.warning("%s could not cancel its consumers (%s)", self.name, error)
+
+    def _channel_lost(self, _: AbstractChannel | None, error: BaseException | None) -> None:
+        self.health.failed(error or RabbitMQUnavailableError("channel closed"), "channel closed: ")
+
+    def _channel_back(self, _: AbstractChannel | None) -> None:
+        self.health.recovered()
 
     async def _process(self, incoming: AbstractIncomingMessage) -> None:
         loop = asyncio.get_running_loop()

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, false, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Float,
+    MetaData,
+    String,
+    Table,
+    case,
+    create_engine,
+    delete,
+    event,
+    false,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from infra.eventstore import IN_MEMORY, UnsupportedDatabaseError
 from infra.settings import Settings
@@ -37,8 +57,19 @@ def autocommit(engine: Engine) -> Engine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
+coordination = MetaData()
+leases = Table(
+    "leases",
+    coordination,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+
 def create_read_tables(engine: Engine) -> None:
     metadata.create_all(engine)
+    coordination.create_all(engine)
 
 
 def _tune_sqlite(connection: Any, _: Any) -> None:
@@ -77,11 +108,56 @@ class Positions:
         return {source: position for source, position in connection.execute(statement)}
 
     def save(self, connection: Connection, consumer: str, reached: dict[str, int]) -> None:
-        for source, position in reached.items():
-            key = (positions.c.consumer == consumer, positions.c.source == source)
-            if connection.execute(positions.update().where(*key).values(position=position)).rowcount == 0:
-                connection.execute(positions.insert().values(consumer=consumer, source=source, position=position))
+        """Records ``reached``, except where a stored position is further already: positions only move forward,
+        even when two replicas of a consumer save what they read in either order."""
+        if not reached:
+            return
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        rows = [{"consumer": consumer, "source": source, "position": position} for source, position in reached.items()]
+        upsert = dialect.insert(positions).values(rows)
+        further = case(
+            (upsert.excluded.position > positions.c.position, upsert.excluded.position), else_=positions.c.position
+        )
+        connection.execute(
+            upsert.on_conflict_do_update(index_elements=["consumer", "source"], set_={"position": further})
+        )
 
     def advance(self, consumer: str, reached: dict[str, int]) -> None:
         with self.engine.begin() as connection:
             self.save(connection, consumer, reached)
+
+
+class Lease:
+    """A named role that one holder at a time has, for ``seconds`` after each renewal, across processes: a row in
+    the read-model database (PostgreSQL or SQLite alike). A holder that dies loses it when it expires; one that
+    stops gives it back at once. Holders' clocks must agree to well within ``seconds`` (NTP does)."""
+
+    def __init__(self, engine: Engine, name: str, holder: str, seconds: float = 10.0) -> None:
+        self.engine = autocommit(engine)
+        self.name = name
+        self.holder = holder
+        self.seconds = seconds
+
+    def hold(self) -> bool:
+        """Takes the lease if it is free or expired, renews it if it is ours; True while it is ours."""
+        now = time.time()
+        mine_or_lapsed = or_(leases.c.holder == self.holder, leases.c.expires_at < now)
+        taking = (
+            update(leases)
+            .where(leases.c.name == self.name, mine_or_lapsed)
+            .values(holder=self.holder, expires_at=now + self.seconds)
+        )
+        with self.engine.connect() as connection:
+            if connection.execute(taking).rowcount:
+                return True
+            try:
+                connection.execute(
+                    leases.insert().values(name=self.name, holder=self.holder, expires_at=now + self.seconds)
+                )
+            except IntegrityError:  # someone else holds it
+                return False
+        return True
+
+    def give_back(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(delete(leases).where(leases.c.name == self.name, leases.c.holder == self.holder))

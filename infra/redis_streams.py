@@ -6,6 +6,11 @@ share the partitions evenly, and a member that dies loses its leases when they e
 another takes its partitions over together with what it left pending. Delivery is at least
 once: an entry is acknowledged only after its handler succeeded, a failed one is retried, and
 one that keeps failing goes to a dead-letter stream. Every handler is idempotent.
+
+A consumer rides out a Redis restart: it backs off while Redis is away or still loading, and creates
+its group again if Redis came back without it. A Redis used this way must persist what it
+acknowledged (``appendonly yes``, ``appendfsync always``): otherwise a restart loses the entries not
+yet consumed, and with them the sagas they carry.
 """
 
 from __future__ import annotations
@@ -16,14 +21,16 @@ import math
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 
 from redis import asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from handlers.messages import Envelope
 from infra.messaging import decode, encode, partition_of
+from infra.supervision import Health
 
 log = logging.getLogger(__name__)
 MAX_DELIVERIES = 3
@@ -43,7 +50,8 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 
 class RedisStreams:
     def __init__(self, url: str, namespace: str, partitions: int) -> None:
-        self.client = aioredis.from_url(url)
+        # a command waits at most 5 s for an answer; redis-py retries a lost connection 3 times before raising
+        self.client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10)
         self.namespace = namespace
         self.partitions = partitions
         self.dead_letters = f"{namespace}:dead-letters"
@@ -88,7 +96,10 @@ class RedisConsumer:
         self.wants = wants  # every group reads every event: the others are acknowledged on the spot
         self.claim_idle_ms = claim_idle_ms
         self.name = f"redis:{group}"
-        self.member = f"{socket.gethostname()}-{os.getpid()}"
+        self.health = Health(self.name)
+        # unique per consumer object, so that replicas running in one process are members of their own
+        self.member = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.grouped = False
         self.owned: set[int] = set()
         self.stalled: set[int] = set()
         # Leases last LEASE_MS and pending entries are reclaimed after claim_idle_ms: renewing and
@@ -100,18 +111,35 @@ class RedisConsumer:
         self.release = streams.client.register_script(_RELEASE)
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
-        await self.streams.ensure_group(self.group)
+        """Consumes until ``stopping``, backing off while Redis is away (or loading, after a restart)."""
         try:
             while not stopping.is_set():
                 try:
                     await self._step(thread)
-                except (ConnectionError, OSError) as error:
-                    log.warning("%s: Redis unavailable (%s); retrying", self.name, error)
-                    await asyncio.sleep(1)
+                except ResponseError as error:
+                    if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
+                        raise  # not an outage: the supervisor logs it and starts the consumer again
+                    self.grouped = False  # Redis came back without its data: create the group again
+                    await self.health.pause(error, stopping, "consumer group gone: ")
+                except (RedisError, OSError) as error:  # ConnectionError, TimeoutError, BusyLoadingError, ...
+                    self._next_upkeep = 0.0  # leases first when it is back: they may have lapsed meanwhile
+                    await self.health.pause(error, stopping)
+                else:
+                    self.health.recovered()
         finally:
+            await self._leave()
+
+    async def _leave(self) -> None:
+        try:
             await self._let_go(set(self.owned))
+        except (RedisError, OSError) as error:  # the leases lapse by themselves
+            log.warning("%s could not give its partitions back (%s)", self.name, error)
+            self.owned.clear()
 
     async def _step(self, thread: Executor) -> None:
+        if not self.grouped:
+            await self.streams.ensure_group(self.group)
+            self.grouped = True
         if time.monotonic() >= self._next_upkeep:
             self._next_upkeep = time.monotonic() + self.upkeep_seconds
             await self._upkeep(thread)

@@ -2,22 +2,34 @@
 
 Nothing reaches a broker except from the committed log. The position advances only after the
 brokers confirmed, so a relay that dies in between publishes again on restart, and the
-idempotent consumers make the duplicates harmless.
+idempotent consumers make the duplicates harmless. A publish that fails (a broker outage) keeps
+what was confirmed before it and is retried with backoff from there.
+
+Every replica of a role runs that role's relay, but only the holder of the relay's lease publishes:
+each event reaches its broker once, however many replicas run, and another replica takes over
+within the lease's lifetime when the holder dies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from domain.common import SagaMode
 from domain.saga import REPLY_TYPES
 from handlers.messages import Envelope
 from infra.messaging import COMMAND_DISPATCHED, to_message
 from infra.rabbitmq import REPLIES, RabbitBus
+from infra.readstore import Lease
 from infra.redis_streams import RedisStreams
 from infra.workers import Doorbell, LogReader, Worker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,18 +63,50 @@ class Brokers:
 
 
 class Relay(Worker):
-    """Tails one service's log and publishes what the brokers carry."""
+    """Tails one service's log and publishes what the brokers carry, while it holds the relay's lease."""
 
-    def __init__(self, reader: LogReader, brokers: Brokers, doorbell: Doorbell, interval: float) -> None:
+    def __init__(self, reader: LogReader, brokers: Brokers, lease: Lease, doorbell: Doorbell, interval: float) -> None:
         super().__init__(reader.consumer, lambda: 0, doorbell, interval, [app.name for app in reader.sources])
         self.reader = reader
         self.brokers = brokers
+        self.lease = lease
+        self._held_until = 0.0  # by time.monotonic; 0 while another replica holds the lease
+        self._next_try = 0.0  # renewed (or, by a standby, asked for) three times per lease lifetime
+
+    async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
+        try:
+            await super().run(stopping, thread)
+        finally:
+            await self._give_back(thread)
 
     async def do_step(self, thread: Executor) -> int:
         loop = asyncio.get_running_loop()
-        records, reached = await loop.run_in_executor(thread, self.reader.read)
-        for record in records:
-            await self.brokers.publish(record)
-        if records:
-            await loop.run_in_executor(thread, self.reader.positions.advance, self.name, reached)
+        if not await self._holding(thread):
+            return 0
+        records, _ = await loop.run_in_executor(thread, self.reader.read)
+        published: dict[str, int] = {}
+        try:
+            for record in records:
+                await self.brokers.publish(record)
+                published[record.source] = record.position
+        finally:  # what the brokers confirmed is not published again after a failure
+            if published:
+                await loop.run_in_executor(thread, self.reader.positions.advance, self.name, published)
         return len(records)
+
+    async def _holding(self, thread: Executor) -> bool:
+        now = time.monotonic()
+        if now >= self._next_try:
+            held = await asyncio.get_running_loop().run_in_executor(thread, self.lease.hold)
+            self._held_until = now + self.lease.seconds if held else 0.0
+            self._next_try = now + self.lease.seconds / 3
+        return now < self._held_until
+
+    async def _give_back(self, thread: Executor) -> None:
+        if self._held_until:
+            try:
+                await asyncio.get_running_loop().run_in_executor(thread, self.lease.give_back)
+            except SQLAlchemyError as error:  # it expires by itself
+                log.warning(
+                    "%s could not give its lease back (%s); it lapses in %s s", self.name, error, self.lease.seconds
+                )

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="how long a log reader with nothing to do waits, unless a save wakes it"
     )
     tick_interval_seconds: float = Field(default=0.2, gt=0)
+    relay_lease_seconds: float = Field(
+        default=10.0, gt=0, description="how long a relay's lease lasts: a standby replica takes over at most this late"
+    )
     seed_data: bool = True
 
     @property

@@ -24,6 +24,7 @@ from handlers.messages import Envelope, iso
 from handlers.service import Service
 from infra.messaging import to_message, to_record
 from infra.readstore import Positions, hold_read_models
+from infra.supervision import Health, is_outage
 from projections import queries
 from projections.projection import Projection
 
@@ -31,9 +32,11 @@ log = logging.getLogger(__name__)
 
 
 class Runnable(Protocol):
-    """A long-running part of a process: a consumer, a relay, the projector, the saga timer."""
+    """A long-running part of a process: a consumer, a relay, the projector, the saga timer. Its ``health``
+    says whether it works; ``run`` rides out outages of its servers and returns once ``stopping`` is set."""
 
     name: str
+    health: Health
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None: ...
 
@@ -168,7 +171,8 @@ class SagaTimer:
 
 
 class Worker:
-    """Runs one ``step`` function over and over, napping when there was nothing to do."""
+    """Runs one ``step`` function over and over, napping when there was nothing to do, and backing off while
+    its steps fail (a database or broker outage): reported once, on ``health``, not on every attempt."""
 
     def __init__(
         self,
@@ -182,14 +186,18 @@ class Worker:
         self.step = step
         self.bell = doorbell.listen(sources)
         self.interval = interval
+        self.health = Health(name)
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
         while not stopping.is_set():
             try:
                 done = await self.do_step(thread)
-            except Exception:  # keep the worker alive through a passing database error; say so
-                log.exception("worker %s failed a step; trying again", self.name)
-                done = 0
+            except Exception as error:  # an outage of the store or broker: wait for it to pass, then go on
+                if not self.health.failures and not is_outage(error):
+                    log.warning("worker %s failed a step", self.name, exc_info=True)
+                await self.health.pause(error, stopping)
+                continue
+            self.health.recovered()
             if not done:
                 await self._nap()
 

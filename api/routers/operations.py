@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import AdminDep, RuntimeDep
-from api.schemas import FaultRequest, Faults, ProjectionName, Readiness, ReplayReport
+from api.schemas import ConsumerState, FaultRequest, Faults, ProjectionName, Readiness, ReplayReport
 
 router = APIRouter(tags=["operations"])
 admin = APIRouter(
@@ -27,11 +27,20 @@ def health() -> dict[str, str]:
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
 async def ready(runtime: RuntimeDep) -> JSONResponse:
-    """Ready when the read models, every service's event store and each configured broker answer."""
+    """Ready when the read models, every service's event store and each configured broker answer, and every
+    consumer of this process works; 503 while any of them is down, naming it and why."""
     checks = await runtime.health()
-    ok = all(value == "ok" for value in checks.values())
-    body = Readiness(status="ready" if ok else "unavailable", checks=checks).model_dump(by_alias=True)
-    return JSONResponse(body, status_code=status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE)
+    consumers = {
+        name: ConsumerState(status="up")
+        if health.is_up
+        else ConsumerState(status="down", reason=health.problem, down_since=health.down_since)
+        for name, health in runtime.consumers().items()
+    }
+    down = [name for name, value in checks.items() if value != "ok"]
+    down += [name for name, state in consumers.items() if state.status == "down"]
+    readiness = Readiness(status="unavailable" if down else "ready", checks=checks, consumers=consumers, down=down)
+    code = status.HTTP_503_SERVICE_UNAVAILABLE if down else status.HTTP_200_OK
+    return JSONResponse(readiness.model_dump(mode="json", by_alias=True), status_code=code)
 
 
 @router.get("/metrics", response_class=Response)
