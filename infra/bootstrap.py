@@ -27,6 +27,7 @@ from handlers.service import Service
 from handlers.services import Services
 from handlers.shipping import ShippingService
 from infra.consistency import Violation, check
+from infra.dead_letters import DeadLetters, Quarantine
 from infra.eventstore import service_env
 from infra.faults import DatabaseFaults
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
@@ -65,6 +66,7 @@ class Runtime:
     workers: list[Runnable]
     doorbell: Doorbell
     brokers: Brokers
+    quarantine: Quarantine
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _threads: ThreadPoolExecutor = field(default_factory=ThreadPoolExecutor)
@@ -208,13 +210,15 @@ def bootstrap(
         RedisStreams(settings.redis_url, settings.namespace, settings.partitions) if settings.redis_url else None,
         RabbitBus(settings.rabbitmq_url, settings.namespace, settings.partitions) if settings.rabbitmq_url else None,
     )
-    workers = _workers(settings, services, engine, positions, doorbell, clock, brokers)
+    handlers = {group: _bind(handler_for(group), services) for group in (*SERVICE_GROUPS, ORCHESTRATOR, NOTIFIER)}
+    quarantine = Quarantine(DeadLetters(engine), services, handlers, {p.name: p for p in PROJECTIONS})
+    workers = _workers(settings, services, engine, positions, doorbell, clock, brokers, quarantine)
     kept = [worker for worker in workers if role_of(worker.name) in roles - stopped]
     if kept and settings.is_postgres:
         kept.append(LogNotifications(settings.database_url, SERVICE_NAMES, doorbell))
     if brokers.redis and brokers.rabbitmq:  # otherwise the consumers read the other services' logs
         _close_unused_stores(services, roles)
-    return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers)
+    return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers, quarantine)
 
 
 def upgrade_database(settings: Settings) -> list[str]:
@@ -232,8 +236,9 @@ def _close_unused_stores(services: Services, roles: frozenset[str]) -> None:
     """A process that runs only some services' workers lets go of the other event stores' connections,
     so that a deployment of many processes stays within PostgreSQL's connection limit."""
     apps = services.by_name()
+    needed = roles | ({"inventory"} if "payments" in roles else set())  # payments checks amounts against prices
     if roles and roles <= apps.keys():
-        for name in apps.keys() - roles:
+        for name in apps.keys() - needed:
             apps[name].close()
 
 
@@ -272,6 +277,7 @@ def open_services(settings: Settings) -> Iterator[Services]:
 
 def _create_tables(settings: Settings, engine: Engine) -> None:
     create_read_tables(engine)
+    DeadLetters(engine).create_table()
     if settings.is_postgres:
         create_schemas(engine, SERVICE_NAMES)
 
@@ -284,10 +290,13 @@ def _workers(
     doorbell: Doorbell,
     clock: Callable[[], datetime],
     brokers: Brokers,
+    quarantine: Quarantine,
 ) -> list[Runnable]:
     apps = services.by_name()
     interval = settings.idle_poll_seconds
-    handlers = {group: _bind(handler_for(group), services) for group in (*SERVICE_GROUPS, ORCHESTRATOR, NOTIFIER)}
+    handlers = quarantine.handlers
+    policy = delivery_policy(settings)
+    park = quarantine.park
     log_sources = {
         **{group: [app for name, app in apps.items() if name != group] for group in SERVICE_GROUPS},
         ORCHESTRATOR: [apps[name] for name in SERVICE_GROUPS],
@@ -297,30 +306,44 @@ def _workers(
     workers: list[Runnable] = []
     for group, sources in log_sources.items():
         if group == NOTIFIER:
-            consumer = Consumer(LogReader(group, sources, positions), handlers[group])
+            consumer = Consumer(LogReader(group, sources, positions), handlers[group], policy=policy, park=park)
         elif not everything_by_broker:
-            consumer = Consumer(LogReader(group, sources, positions), handlers[group], _not_carried_by(brokers))
+            reader = LogReader(group, sources, positions)
+            consumer = Consumer(reader, handlers[group], _not_carried_by(brokers), policy=policy, park=park)
         else:
             continue
         workers.append(Worker(group, consumer.step, doorbell, interval, [app.name for app in sources]))
     if brokers.redis:
         claim = settings.redis_claim_idle_ms
         workers += [
-            RedisConsumer(brokers.redis, group, handlers[group], claim, wanted_by(group)) for group in SERVICE_GROUPS
+            RedisConsumer(brokers.redis, group, handlers[group], claim, wanted_by(group), policy=policy, park=park)
+            for group in SERVICE_GROUPS
         ]
     if brokers.rabbitmq:
-        workers += [RabbitConsumer(brokers.rabbitmq, f"commands.{group}", handlers[group]) for group in SERVICE_GROUPS]
-        workers.append(RabbitConsumer(brokers.rabbitmq, REPLIES, handlers[ORCHESTRATOR]))
+        rabbit = brokers.rabbitmq
+        workers += [
+            RabbitConsumer(rabbit, f"commands.{group}", handlers[group], policy=policy, park=park)
+            for group in SERVICE_GROUPS
+        ]
+        workers.append(RabbitConsumer(rabbit, REPLIES, handlers[ORCHESTRATOR], policy=policy, park=park))
     if brokers.redis or brokers.rabbitmq:
         relays = [LogReader(f"relay:{name}", [app], positions) for name, app in apps.items()]
         workers += [Relay(reader, brokers, doorbell, interval) for reader in relays]
-    projector = Projector(LogReader(PROJECTOR, list(apps.values()), positions), engine, PROJECTIONS)
+    reader = LogReader(PROJECTOR, list(apps.values()), positions)
+    projector = Projector(reader, engine, PROJECTIONS, quarantine.store, policy)
     timer = SagaTimer(autocommit(engine), services.orchestrator.tick, clock)
     return [
         *workers,
         Worker(PROJECTOR, projector.step, doorbell, interval),
         Worker(timer.name, timer.step, Doorbell(), settings.tick_interval_seconds),
     ]
+
+
+def delivery_policy(settings: Settings) -> RetryPolicy:
+    """How every consumer retries a message before parking it."""
+    return RetryPolicy(
+        settings.delivery_attempts, settings.delivery_backoff_seconds, settings.delivery_max_backoff_seconds
+    )
 
 
 def _not_carried_by(brokers: Brokers) -> Callable[[Envelope], bool]:

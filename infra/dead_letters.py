@@ -1,0 +1,350 @@
+"""Quarantine: the one place where every consumer parks what it gave up on, and the operator's way out.
+
+A consumer that cannot handle a message (it keeps failing, or it cannot even be read) parks it
+here with its body and its error, and goes on with the next one. Parking marks the message's saga
+STUCK, so that it does not sit PENDING without a word. An operator lists what is parked, hands a
+message to its consumer's handler again (redrive) or drops it (discard), and can retry, compensate
+or resume a STUCK saga.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+
+from domain.common import ConflictError, NotFoundError, SagaMode
+from handlers import interventions
+from handlers.interventions import Recorded
+from handlers.messages import Envelope, iso
+from handlers.retry import MalformedMessageError
+from handlers.service import Service
+from handlers.services import Services
+from infra.messaging import decode, encode, to_message, to_record
+from infra.readstore import PROJECTOR, hold_read_models
+from projections.projection import Projection
+from projections.queries import Row
+
+log = logging.getLogger(__name__)
+PARKED = "PARKED"
+REDRIVEN = "REDRIVEN"
+DISCARDED = "DISCARDED"
+LOG, REDIS, RABBITMQ = "log", "redis", "rabbitmq"
+_ORDER_ID = re.compile(rb'"(?:orderId|order_id|correlationId)"\s*:\s*"([^"\\]{1,64})"')
+
+metadata = MetaData()
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("consumer", String(80), nullable=False, index=True),
+    Column("transport", String(16), nullable=False),
+    Column("message_id", Text),
+    Column("order_id", String(64), index=True),
+    Column("message_type", Text),
+    Column("source", String(32)),
+    Column("position", BigInteger),
+    Column("body", LargeBinary, nullable=False),
+    Column("error_type", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("parked_at", String(32), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("resolved_at", String(32)),
+)
+
+
+class DeadLetterNotFoundError(NotFoundError):
+    def __init__(self, dead_letter_id: int) -> None:
+        super().__init__(f"dead letter {dead_letter_id} not found")
+
+
+class NotParkedError(ConflictError):
+    def __init__(self, dead_letter_id: int, status: str) -> None:
+        super().__init__(f"dead letter {dead_letter_id} is {status}, no longer parked")
+
+
+class RedriveFailedError(ConflictError):
+    def __init__(self, dead_letter_id: int, error: BaseException) -> None:
+        super().__init__(f"dead letter {dead_letter_id} failed again and stays parked: {describe(error)}")
+
+
+class NothingParkedError(ConflictError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"no message of order {order_id} is parked: there is nothing to retry")
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """What a consumer gave up on: the message as it came (``body``), and what is known of it."""
+
+    consumer: str
+    transport: str
+    body: bytes
+    error: BaseException
+    attempts: int
+    message: Envelope | None = None  # None: the body could not be read as a message
+
+    @classmethod
+    def of(cls, consumer: str, transport: str, message: Envelope, error: BaseException, attempts: int) -> Undelivered:
+        return cls(consumer, transport, encode(message), error, attempts, message)
+
+    @property
+    def order_id(self) -> str | None:
+        if self.message is not None:
+            return self.message.order_id or None
+        found = _ORDER_ID.search(self.body)
+        return found.group(1).decode(errors="replace") if found else None
+
+    def row(self, now: datetime) -> Row:
+        message = self.message
+        return {
+            "consumer": _text(self.consumer, 80),
+            "transport": self.transport,
+            "message_id": _text(message.message_id) if message else None,
+            "order_id": _text(self.order_id, 64) if self.order_id else None,
+            "message_type": _text(message.type) if message else None,
+            "source": _text(message.source, 32) if message and message.position else None,
+            "position": message.position if message and message.position else None,
+            "body": self.body,
+            "error_type": _text(type(self.error).__name__),
+            "error": _text(str(self.error), 2000),
+            "attempts": self.attempts,
+            "parked_at": iso(now),
+            "status": PARKED,
+        }
+
+
+def decoded(body: bytes | None) -> Envelope:
+    """The message in a broker's body; ``MalformedMessageError`` if it is not one (parked at once)."""
+    try:
+        return decode(body or b"")
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise MalformedMessageError(f"not a message envelope: {describe(error)}") from None
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _text(value: object, limit: int = 500) -> str:
+    """Text any database stores: PostgreSQL refuses NUL characters, which garbage may well hold."""
+    return str(value).replace("\x00", "\\x00")[:limit]
+
+
+class DeadLetters:
+    """The ``dead_letters`` table, beside the read models."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def create_table(self) -> None:
+        metadata.create_all(self.engine)
+
+    def add(self, undelivered: Undelivered, connection: Connection | None = None) -> int:
+        if connection is None:
+            with self.engine.begin() as own:
+                return self.add(undelivered, own)
+        inserted = connection.execute(dead_letters.insert().values(undelivered.row(self.clock())))
+        return int(inserted.inserted_primary_key[0])
+
+    def get(self, dead_letter_id: int, connection: Connection | None = None) -> Row:
+        if connection is None:
+            with self.engine.connect() as own:
+                return self.get(dead_letter_id, own)
+        row = connection.execute(dead_letters.select().where(dead_letters.c.id == dead_letter_id)).mappings().first()
+        if row is None:
+            raise DeadLetterNotFoundError(dead_letter_id)
+        return dict(row)
+
+    def page(
+        self, consumer: str | None, order_id: str | None, status: str | None, limit: int, offset: int
+    ) -> tuple[list[Row], int]:
+        filters = {dead_letters.c.consumer: consumer, dead_letters.c.order_id: order_id, dead_letters.c.status: status}
+        where = [column == value for column, value in filters.items() if value is not None]
+        with self.engine.connect() as connection:
+            total = connection.execute(select(func.count()).select_from(dead_letters).where(*where)).scalar_one()
+            statement = dead_letters.select().where(*where).order_by(dead_letters.c.id).limit(limit).offset(offset)
+            return [dict(row) for row in connection.execute(statement).mappings()], total
+
+    def parked_of(self, order_id: str) -> list[Row]:
+        with self.engine.connect() as connection:
+            statement = dead_letters.select().where(
+                dead_letters.c.order_id == order_id, dead_letters.c.status == PARKED
+            )
+            return [dict(row) for row in connection.execute(statement.order_by(dead_letters.c.id)).mappings()]
+
+    def settle(self, dead_letter_id: int, status: str, connection: Connection | None = None) -> Row:
+        """Marks a parked message redriven or discarded; refuses one that is no longer parked."""
+        if connection is None:
+            with self.engine.begin() as own:
+                return self.settle(dead_letter_id, status, own)
+        update = (
+            dead_letters.update()
+            .where(dead_letters.c.id == dead_letter_id, dead_letters.c.status == PARKED)
+            .values(status=status, resolved_at=iso(self.clock()))
+        )
+        if connection.execute(update).rowcount == 0:
+            raise NotParkedError(dead_letter_id, self.get(dead_letter_id, connection)["status"])
+        return self.get(dead_letter_id, connection)
+
+    def failed_again(self, dead_letter_id: int, error: BaseException) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                dead_letters.update()
+                .where(dead_letters.c.id == dead_letter_id)
+                .values(
+                    attempts=dead_letters.c.attempts + 1,
+                    error_type=_text(type(error).__name__),
+                    error=_text(str(error), 2000),
+                )
+            )
+
+
+class Quarantine:
+    """Parks what consumers give up on, marks its saga STUCK, and puts it back on an operator's word.
+
+    ``handlers`` are the consumer groups' handlers (``orders`` … ``orchestrator``, ``notifier``), the
+    same ones the consumers call; ``projections`` the projector's read models, by name.
+    """
+
+    def __init__(
+        self,
+        store: DeadLetters,
+        services: Services,
+        handlers: Mapping[str, Callable[[Envelope], None]],
+        projections: Mapping[str, Projection],
+    ) -> None:
+        self.store = store
+        self.services = services
+        self.handlers = handlers
+        self.projections = projections
+        self.sources: Mapping[str, Service] = services.by_name()
+
+    def park(self, undelivered: Undelivered) -> int:
+        """Parks the message and marks its saga STUCK; raises only if it could not be parked."""
+        dead_letter_id = self.store.add(undelivered)
+        log.error(
+            "%s parked %s %s of order %s as dead letter %d after %d attempt(s): %s",
+            undelivered.consumer,
+            undelivered.message.type if undelivered.message else "an unreadable message",
+            undelivered.message.message_id if undelivered.message else "",
+            undelivered.order_id,
+            dead_letter_id,
+            undelivered.attempts,
+            describe(undelivered.error),
+        )
+        if undelivered.order_id:
+            self._mark_stuck(undelivered.order_id, self.store.get(dead_letter_id))
+        return dead_letter_id
+
+    def redrive(self, dead_letter_id: int) -> Row:
+        """Hands a parked message to its consumer's handler again; parked it stays if that fails."""
+        parked = self.store.get(dead_letter_id)
+        if parked["status"] != PARKED:
+            raise NotParkedError(dead_letter_id, parked["status"])
+        try:
+            settled = self._redeliver(parked)
+        except NotParkedError:  # someone else redrove or discarded it meanwhile
+            raise
+        except Exception as error:  # the handler's own failure: the operator sees it, the message stays parked
+            self.store.failed_again(dead_letter_id, error)
+            raise RedriveFailedError(dead_letter_id, error) from None
+        if settled["order_id"]:
+            self._saga_goes_on(settled["order_id"], f"dead letter {dead_letter_id} redriven")
+        return settled
+
+    def discard(self, dead_letter_id: int) -> Row:
+        return self.store.settle(dead_letter_id, DISCARDED)
+
+    def retry_saga(self, order_id: str, reason: str) -> Recorded:
+        """Orchestration sends the current step again; choreography redrives the order's parked messages."""
+        if interventions.saga_mode_of(self.services, order_id) == SagaMode.ORCHESTRATION:
+            return interventions.retry(self.services, order_id, reason)
+        parked = self.store.parked_of(order_id)
+        if not parked:
+            raise NothingParkedError(order_id)
+        recorded = interventions.retry(self.services, order_id, reason)
+        for dead_letter in parked:
+            try:
+                self._redeliver(dead_letter)
+            except Exception as error:  # recorded on the dead letter, and the saga is STUCK again
+                self.store.failed_again(dead_letter["id"], error)
+                self._mark_stuck(order_id, self.store.get(dead_letter["id"]))
+                raise RedriveFailedError(dead_letter["id"], error) from None
+        return recorded
+
+    def compensate_saga(self, order_id: str, reason: str) -> Recorded:
+        return interventions.compensate(self.services, order_id, reason)
+
+    def resume_saga(self, order_id: str, reason: str) -> Recorded:
+        return interventions.resume(self.services, order_id, reason)
+
+    def _redeliver(self, parked: Row) -> Row:
+        """Runs the parked message through its consumer again and marks it redriven."""
+        consumer: str = parked["consumer"]
+        if consumer.startswith(f"{PROJECTOR}:"):
+            projection = self.projections[consumer.removeprefix(f"{PROJECTOR}:")]
+            with self.store.engine.begin() as connection:
+                hold_read_models(connection)
+                projection.apply(connection, [self._record(parked)])
+                return self.store.settle(parked["id"], REDRIVEN, connection)
+        message = to_message(self._record(parked)) if parked["transport"] == LOG else decoded(parked["body"])
+        self.handlers[handler_of(consumer)](message)
+        return self.store.settle(parked["id"], REDRIVEN)
+
+    def _record(self, parked: Row) -> Envelope:
+        """The event as its service stored it, read again from its log (the body may have lost detail)."""
+        source, position = self.sources.get(parked["source"] or ""), parked["position"]
+        notifications = source.recorder.select_notifications(start=position, limit=1) if source else []
+        if not notifications or notifications[0].id != position:
+            raise MalformedMessageError(f"{parked['source']} has no event at position {position}")
+        return to_record(source, notifications[0])  # type: ignore[arg-type]
+
+    def _saga_goes_on(self, order_id: str, reason: str) -> None:
+        interventions.redriven(self.services, order_id, reason)
+        still_parked = self.store.parked_of(order_id)
+        if still_parked:
+            self._mark_stuck(order_id, still_parked[0])
+
+    def _mark_stuck(self, order_id: str, dead_letter: Row) -> None:
+        if dead_letter["consumer"].startswith(f"{PROJECTOR}:"):
+            return  # a read model missed an event: the saga itself is fine
+        what = dead_letter["message_type"] or "a message it could not read"
+        reason = f"{dead_letter['consumer']} could not handle {what}: {dead_letter['error_type']}: "
+        reason += dead_letter["error"][:300]
+        try:
+            interventions.mark_stuck(self.services, order_id, reason, dead_letter["id"])
+        except Exception:  # the message is parked and listed all the same: say loudly that the saga is not marked
+            log.exception("could not mark the saga of order %s STUCK (dead letter %d)", order_id, dead_letter["id"])
+
+
+def handler_of(consumer: str) -> str:
+    """The consumer group whose handler a consumer calls: ``redis:payments``, ``rabbitmq:commands.payments``
+    and ``payments`` are all payments'; ``rabbitmq:replies`` is the orchestrator's."""
+    group = consumer.split(":", 1)[-1].removeprefix("commands.")
+    return "orchestrator" if group == "replies" else group
+
+
+def dead_letter_view(row: Row) -> dict[str, Any]:
+    """A dead letter as the API shows it: the body as text, whatever bytes it held."""
+    return {**row, "body": bytes(row["body"]).decode("utf-8", errors="backslashreplace")}
