@@ -98,8 +98,7 @@ class Order(Aggregate):
         self._saga_intervened(self.order_id, self.saga_mode, RESUME, reason)
 
     def redriven(self, reason: str) -> None:
-        if self.stuck:
-            self._saga_intervened(self.order_id, self.saga_mode, REDRIVE, reason)
+        self._saga_intervened(self.order_id, self.saga_mode, REDRIVE, reason)
 
     def record_customer_notified(self) -> None:
         if self.is_final and not self.customer_notified:

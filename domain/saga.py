@@ -266,10 +266,9 @@ class OrderSaga(Aggregate):
         self.advance(now, timing)
 
     def redriven(self, reason: str, now: datetime, timing: Timing) -> None:
-        """Its parked message was handled after all: the saga goes on, its step given a full timeout again."""
-        if self.stuck:
-            self._intervened(self.order_id, REDRIVE, reason, now + timing.step_timeout if self.attempt else None)
-            self.advance(now, timing)
+        """An operator hands its parked message over again: the saga goes on, a step in flight given a full
+        timeout again (if it fails again, it is marked STUCK again)."""
+        self._intervened(self.order_id, REDRIVE, reason, now + timing.step_timeout if self.attempt else None)
 
     # --- what the state says ------------------------------------------------------------
 

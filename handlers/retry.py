@@ -53,8 +53,12 @@ class RetryPolicy:
         return self._retrying(Retrying)(operation)  # type: ignore[no-any-return]
 
     async def call_async(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """The same for a coroutine, waiting without blocking the event loop."""
-        return await self._retrying(AsyncRetrying)(operation)  # type: ignore[no-any-return]
+        """The same for something to await (a coroutine, a thread's future), waiting without blocking the loop."""
+
+        async def attempt() -> T:  # tenacity awaits only what a coroutine function returns
+            return await operation()
+
+        return await self._retrying(AsyncRetrying)(attempt)  # type: ignore[no-any-return]
 
     def _retrying(self, kind: type[Retrying] | type[AsyncRetrying]) -> Retrying | AsyncRetrying:
         return kind(

@@ -258,19 +258,17 @@ class Quarantine:
         return dead_letter_id
 
     def redrive(self, dead_letter_id: int) -> Row:
-        """Hands a parked message to its consumer's handler again; parked it stays if that fails."""
+        """Hands a parked message to its consumer's handler again; parked it stays if that fails. The saga
+        records the redrive first, so that its history reads in order."""
         parked = self.store.get(dead_letter_id)
         if parked["status"] != PARKED:
             raise NotParkedError(dead_letter_id, parked["status"])
-        try:
-            settled = self._redeliver(parked)
-        except NotParkedError:  # someone else redrove or discarded it meanwhile
-            raise
-        except Exception as error:  # the handler's own failure: the operator sees it, the message stays parked
-            self.store.failed_again(dead_letter_id, error)
-            raise RedriveFailedError(dead_letter_id, error) from None
-        if settled["order_id"]:
-            self._saga_goes_on(settled["order_id"], f"dead letter {dead_letter_id} redriven")
+        order_id = parked["order_id"] if not _of_a_read_model(parked) else None
+        if order_id:
+            interventions.redriven(self.services, order_id, f"dead letter {dead_letter_id} redriven")
+        settled = self._redeliver_or_stick(parked)
+        if order_id and (still_parked := self.store.parked_of(order_id)):
+            self._mark_stuck(order_id, still_parked[0])
         return settled
 
     def discard(self, dead_letter_id: int) -> Row:
@@ -285,12 +283,7 @@ class Quarantine:
             raise NothingParkedError(order_id)
         recorded = interventions.retry(self.services, order_id, reason)
         for dead_letter in parked:
-            try:
-                self._redeliver(dead_letter)
-            except Exception as error:  # recorded on the dead letter, and the saga is STUCK again
-                self.store.failed_again(dead_letter["id"], error)
-                self._mark_stuck(order_id, self.store.get(dead_letter["id"]))
-                raise RedriveFailedError(dead_letter["id"], error) from None
+            self._redeliver_or_stick(dead_letter)
         return recorded
 
     def compensate_saga(self, order_id: str, reason: str) -> Recorded:
@@ -299,10 +292,22 @@ class Quarantine:
     def resume_saga(self, order_id: str, reason: str) -> Recorded:
         return interventions.resume(self.services, order_id, reason)
 
+    def _redeliver_or_stick(self, parked: Row) -> Row:
+        """Redelivers; if the handler fails again, the dead letter says so and its saga is STUCK again."""
+        try:
+            return self._redeliver(parked)
+        except NotParkedError:  # someone else redrove or discarded it meanwhile
+            raise
+        except Exception as error:  # the handler's own failure: the operator sees it, the message stays parked
+            self.store.failed_again(parked["id"], error)
+            if parked["order_id"]:
+                self._mark_stuck(parked["order_id"], self.store.get(parked["id"]))
+            raise RedriveFailedError(parked["id"], error) from None
+
     def _redeliver(self, parked: Row) -> Row:
         """Runs the parked message through its consumer again and marks it redriven."""
         consumer: str = parked["consumer"]
-        if consumer.startswith(f"{PROJECTOR}:"):
+        if _of_a_read_model(parked):
             projection = self.projections[consumer.removeprefix(f"{PROJECTOR}:")]
             with self.store.engine.begin() as connection:
                 hold_read_models(connection)
@@ -320,14 +325,8 @@ class Quarantine:
             raise MalformedMessageError(f"{parked['source']} has no event at position {position}")
         return to_record(source, notifications[0])  # type: ignore[arg-type]
 
-    def _saga_goes_on(self, order_id: str, reason: str) -> None:
-        interventions.redriven(self.services, order_id, reason)
-        still_parked = self.store.parked_of(order_id)
-        if still_parked:
-            self._mark_stuck(order_id, still_parked[0])
-
     def _mark_stuck(self, order_id: str, dead_letter: Row) -> None:
-        if dead_letter["consumer"].startswith(f"{PROJECTOR}:"):
+        if _of_a_read_model(dead_letter):
             return  # a read model missed an event: the saga itself is fine
         what = dead_letter["message_type"] or "a message it could not read"
         reason = f"{dead_letter['consumer']} could not handle {what}: {dead_letter['error_type']}: "
@@ -336,6 +335,10 @@ class Quarantine:
             interventions.mark_stuck(self.services, order_id, reason, dead_letter["id"])
         except Exception:  # the message is parked and listed all the same: say loudly that the saga is not marked
             log.exception("could not mark the saga of order %s STUCK (dead letter %d)", order_id, dead_letter["id"])
+
+
+def _of_a_read_model(dead_letter: Row) -> bool:
+    return str(dead_letter["consumer"]).startswith(f"{PROJECTOR}:")
 
 
 def handler_of(consumer: str) -> str:
