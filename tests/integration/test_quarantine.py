@@ -4,14 +4,23 @@ Both topologies: the log consumers and the projector on SQLite, Redis and Rabbit
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
+import aio_pika
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from handlers.messages import Envelope
 from infra.bootstrap import Runtime
+from infra.replay import Difference, differences
+from infra.settings import Settings
+from tests.conftest import TIMINGS
+from tests.infrastructure import borrowed_infrastructure
 from tests.integration.scenario import get, place, settled_saga, states
+from tests.integration.test_delivery_guarantees import drained, running
 from tests.support import ADMIN, eventually
 
 MODES = ["choreography", "orchestration"]
@@ -151,6 +160,7 @@ async def test_operator_retry_and_compensate_of_an_orchestration_are_recorded_on
     assert (await intervene(client, order_id, "retry", "")).status_code == 422
     assert (await intervene(client, order_id, "retry", None)).status_code == 422
     assert (await intervene(client, "no-such-order", "retry", "why not")).status_code == 404
+    assert replay_differences(runtime) == []
 
 
 async def test_operator_resume_and_retry_of_a_choreography_are_recorded_and_the_retry_redrives_it(
@@ -175,7 +185,93 @@ async def test_operator_resume_and_retry_of_a_choreography_are_recorded_and_the_
     assert [letter["status"] for letter in await dead_letters(client, orderId=order_id)] == ["REDRIVEN"]
     assert (await intervene(client, order_id, "compensate", "too late")).status_code == 409
     assert (await intervene(client, order_id, "retry", "nothing parked")).status_code == 409
+    assert replay_differences(runtime) == []
+
+
+def replay_differences(runtime: Runtime) -> list[Difference]:
+    """The STUCK marks and interventions are folded the same way live and in a fresh replay."""
+    return differences(runtime.engine, list(runtime.services.by_name().values()))
 
 
 async def _parked_twice(http: httpx.AsyncClient, order_id: str) -> bool:
     return len(await dead_letters(http, orderId=order_id, status="PARKED")) >= 2
+
+
+@pytest.fixture
+async def brokers_settings() -> AsyncIterator[Settings]:
+    async with borrowed_infrastructure() as infrastructure:
+        yield Settings(**infrastructure, **TIMINGS)
+
+
+async def test_garbage_on_the_brokers_is_parked_with_its_raw_body_and_later_orders_complete(
+    brokers_settings: Settings,
+) -> None:
+    async with running(brokers_settings) as (runtime, http):
+        redis, rabbit = runtime.brokers.redis, runtime.brokers.rabbitmq
+        assert redis is not None and rabbit is not None
+        await redis.client.xadd(redis.stream(0), {"envelope": b"\xff\x00 not JSON"})
+        await redis.client.xadd(redis.stream(1), {"junk": b"no envelope at all"})
+        garbage = b'{"orderId": "order-from-nowhere", "type": "ProcessPayment"'
+        await rabbit.exchange.publish(aio_pika.Message(garbage), routing_key="commands.payments.0")
+
+        later = [await place(http, mode, "customer-001", "book-123") for mode in MODES]
+        for order_id in later:
+            assert (await settled_saga(http, order_id))["status"] == "COMPLETED"
+
+        letters = await eventually(lambda: _at_least(http, 9))  # each of 4 Redis groups parks both entries
+        await drained(runtime)  # nothing held pending behind them
+    by_consumer: dict[str, list[dict[str, Any]]] = {}
+    for letter in letters:
+        by_consumer.setdefault(letter["consumer"], []).append(letter)
+    assert sorted(by_consumer) == [
+        "rabbitmq:commands.payments",
+        *(f"redis:{group}" for group in ("inventory", "orders", "payments", "shipping")),
+    ]
+    (rabbit_letter,) = by_consumer["rabbitmq:commands.payments"]
+    assert (rabbit_letter["body"], rabbit_letter["orderId"]) == (garbage.decode(), "order-from-nowhere")
+    for group in ("orders", "inventory", "payments", "shipping"):
+        bodies = sorted(letter["body"] for letter in by_consumer[f"redis:{group}"])
+        assert bodies == ["\\xff\x00 not JSON", "junk=no envelope at all"]
+    assert {(letter["errorType"], letter["attempts"]) for letter in letters} == {("MalformedMessageError", 1)}
+
+
+async def test_a_forged_order_with_another_amount_is_declined_not_charged(brokers_settings: Settings) -> None:
+    async with running(brokers_settings) as (runtime, http):
+        redis, rabbit = runtime.brokers.redis, runtime.brokers.rabbitmq
+        assert redis is not None and rabbit is not None
+        details = {"customer_id": "customer-001", "book_id": "book-123", "quantity": 1, "payment_method": "credit_card"}
+        await redis.publish(
+            forged("OrderCreated", "forged-choreography", total_amount=1, unit_price=1, shipping_address="x", **details)
+        )
+        command = forged("ProcessPayment", "forged-orchestration", amount=350, **details, target="payments")
+        await rabbit.publish("commands.payments", command)
+
+        for order_id in ("forged-choreography", "forged-orchestration"):
+            payment = await eventually(lambda order_id=order_id: _payment(http, order_id))
+            assert payment["status"] == "FAILED"
+            assert "is not the catalogue total 3500 of 1 x book-123" in payment["reason"]
+        assert (await get(http, "/customers/customer-001"))["creditAvailable"] == 100_000
+
+
+def forged(kind: str, order_id: str, target: str | None = None, **payload: Any) -> Envelope:
+    event = {} if target else {"saga_mode": "choreography"}  # a command names no mode; an event does
+    return Envelope(
+        message_id=f"forged:{order_id}",
+        type=kind,
+        source="orders",
+        position=0,
+        correlation_id=order_id,
+        occurred_at=datetime.now(UTC),
+        payload={"order_id": order_id, **event, **payload},
+        target=target,
+    )
+
+
+async def _at_least(http: httpx.AsyncClient, count: int) -> list[dict[str, Any]] | None:
+    letters = await dead_letters(http)
+    return letters if len(letters) >= count else None
+
+
+async def _payment(http: httpx.AsyncClient, order_id: str) -> dict[str, Any] | None:
+    response = await http.get(f"/payments/{order_id}")
+    return response.json() if response.status_code == 200 else None
