@@ -144,8 +144,9 @@ class RedisConsumer:
             await self._handle_in_order(partition, await self._reclaimed(partition, idle), thread)
 
     async def _handle_in_order(self, partition: int, entries: list[Entry], thread: Executor) -> None:
-        """Handles a partition's entries in order; one that fails holds back the rest until it is retried.
-        Those handled are acknowledged together afterwards (one XACK, not one per entry)."""
+        """Handles a partition's entries in order. One that keeps failing is parked and acknowledged like the
+        others; only one that could not be parked either holds back the rest, until it is reclaimed. Those
+        handled are acknowledged together afterwards (one XACK, not one per entry)."""
         handled = []
         for entry_id, fields in entries:
             if not await self._process(partition, entry_id, fields, thread):

@@ -183,11 +183,8 @@ class Projector:
         return len(records)
 
     def _apply_isolated(self, connection: Connection, projection: Projection, records: list[Envelope]) -> None:
-        if _failure(connection, projection, records) is None:
-            return
-        for record in records:
-            error = _failure(connection, projection, [record])
-            if error is not None and self.dead_letters is not None:
+        for record, error in apply_isolated(connection, projection, records):
+            if self.dead_letters is not None:
                 undelivered = Undelivered.of(f"{PROJECTOR}:{projection.name}", LOG, record, error, 1)
                 dead_letter_id = self.dead_letters.add(undelivered, connection)
                 log.error(
@@ -202,6 +199,17 @@ class Projector:
 
 
 _TRANSIENT = (OperationalError, InterfaceError)
+
+
+def apply_isolated(
+    connection: Connection, projection: Projection, records: Sequence[Envelope]
+) -> list[tuple[Envelope, Exception]]:
+    """Applies the batch in a savepoint, or, if that fails, each event in one of its own: the events the
+    projection could not apply even alone, with why (the others are applied)."""
+    if _failure(connection, projection, records) is None:
+        return []
+    failed = [(record, _failure(connection, projection, [record])) for record in records]
+    return [(record, error) for record, error in failed if error is not None]
 
 
 def _failure(connection: Connection, projection: Projection, records: Sequence[Envelope]) -> Exception | None:

@@ -25,6 +25,7 @@ OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL)]
 _404 = {404: {"description": "no such dead letter"}}
 _409 = {409: {"description": "no longer parked, or it failed again (it stays parked, with the new error)"}}
 _SAGA_ERRORS = {
+    400: {"description": "the body is not valid JSON text"},
     404: {"description": "no such order"},
     409: {"description": "not applicable to the saga as it stands"},
     422: {"description": "no reason given, or not a valid one"},
