@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -50,23 +50,22 @@ class RetryPolicy:
 
     def call(self, operation: Callable[[], T]) -> T:
         """Runs ``operation`` until it succeeds; the last failure is raised once the tries are used up."""
-        return self._retrying(Retrying)(operation)  # type: ignore[no-any-return]
+        return Retrying(**self._schedule())(operation)
 
     async def call_async(self, operation: Callable[[], Awaitable[T]]) -> T:
         """The same for something to await (a coroutine, a thread's future), waiting without blocking the loop."""
+        async for attempt in AsyncRetrying(**self._schedule()):
+            with attempt:
+                return await operation()
+        raise AssertionError("tenacity stops by raising the last error")  # never reached: reraise=True
 
-        async def attempt() -> T:  # tenacity awaits only what a coroutine function returns
-            return await operation()
-
-        return await self._retrying(AsyncRetrying)(attempt)  # type: ignore[no-any-return]
-
-    def _retrying(self, kind: type[Retrying] | type[AsyncRetrying]) -> Retrying | AsyncRetrying:
-        return kind(
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
-            retry=retry_if_not_exception_type(PermanentError),
-            reraise=True,
-        )
+    def _schedule(self) -> dict[str, Any]:
+        return {
+            "stop": stop_after_attempt(self.attempts),
+            "wait": self._wait,
+            "retry": retry_if_not_exception_type(PermanentError),
+            "reraise": True,
+        }
 
     @property
     def _wait(self) -> wait_exponential:

@@ -164,8 +164,8 @@ class DeadLetters:
         if connection is None:
             with self.engine.begin() as own:
                 return self.add(undelivered, own)
-        inserted = connection.execute(dead_letters.insert().values(undelivered.row(self.clock())))
-        return int(inserted.inserted_primary_key[0])
+        statement = dead_letters.insert().values(undelivered.row(self.clock())).returning(dead_letters.c.id)
+        return int(connection.execute(statement).scalar_one())
 
     def get(self, dead_letter_id: int, connection: Connection | None = None) -> Row:
         if connection is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -22,9 +22,10 @@ router = APIRouter(
 )
 DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL)]
-_404 = {404: {"description": "no such dead letter"}}
-_409 = {409: {"description": "no longer parked, or it failed again (it stays parked, with the new error)"}}
-_SAGA_ERRORS = {
+Responses = dict[int | str, dict[str, Any]]
+_404: Responses = {404: {"description": "no such dead letter"}}
+_409: Responses = {409: {"description": "no longer parked, or it failed again (it stays parked, with the new error)"}}
+_SAGA_ERRORS: Responses = {
     400: {"description": "the body is not valid JSON text"},
     404: {"description": "no such order"},
     409: {"description": "not applicable to the saga as it stands"},
