@@ -14,6 +14,7 @@ from typing import TypeVar
 import anyio
 from sqlalchemy import Connection, Engine, text
 
+from domain.common import SagaMode
 from domain.saga import Timing
 from handlers.consumers import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, handler_for, wanted_by
 from handlers.inventory import InventoryService
@@ -27,7 +28,7 @@ from handlers.service import Service
 from handlers.services import Services
 from handlers.shipping import ShippingService
 from infra.consistency import Violation, check
-from infra.dead_letters import DeadLetters, Quarantine
+from infra.dead_letters import DeadLetters, Quarantine, StuckMarker
 from infra.eventstore import service_env
 from infra.faults import DatabaseFaults
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
@@ -332,10 +333,12 @@ def _workers(
     reader = LogReader(PROJECTOR, list(apps.values()), positions)
     projector = Projector(reader, engine, PROJECTIONS, quarantine.store, policy)
     timer = SagaTimer(autocommit(engine), services.orchestrator.tick, clock)
+    markers = [StuckMarker(quarantine.store, services, mode.value) for mode in SagaMode]
     return [
         *workers,
         Worker(PROJECTOR, projector.step, doorbell, interval),
         Worker(timer.name, timer.step, Doorbell(), settings.tick_interval_seconds),
+        *(Worker(marker.name, marker.step, Doorbell(), settings.tick_interval_seconds) for marker in markers),
     ]
 
 

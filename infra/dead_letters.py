@@ -1,10 +1,12 @@
 """Quarantine: the one place where every consumer parks what it gave up on, and the operator's way out.
 
 A consumer that cannot handle a message (it keeps failing, or it cannot even be read) parks it
-here with its body and its error, and goes on with the next one. Parking marks the message's saga
-STUCK, so that it does not sit PENDING without a word. An operator lists what is parked, hands a
-message to its consumer's handler again (redrive) or drops it (discard), and can retry, compensate
-or resume a STUCK saga.
+here with its body and its error, and goes on with the next one. The message's saga is then marked
+STUCK, so that it does not sit PENDING without a word: by a ``StuckMarker`` in the process that
+keeps that saga's store (the orchestrator's for orchestration, the order service's for
+choreography), since the consumer that parked it may run in a process that has neither. An
+operator lists what is parked, hands a message to its consumer's handler again (redrive) or drops
+it (discard), and can retry, compensate or resume a STUCK saga.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ dead_letters = Table(
     Column("parked_at", String(32), nullable=False),
     Column("status", String(16), nullable=False, index=True),
     Column("resolved_at", String(32)),
+    Column("saga_mode", String(16)),  # whose saga to mark STUCK; None: none (garbage, or a read model's)
+    Column("saga_marked_at", String(32)),  # None: its saga is still to be marked (again)
 )
 
 
@@ -108,6 +112,14 @@ class Undelivered:
         return cls(consumer, transport, encode(message), error, attempts, message)
 
     @property
+    def saga_mode(self) -> str | None:
+        """The style of the saga this message is part of: a command is the orchestrator's."""
+        message = self.message
+        if message is None or self.consumer.startswith(f"{PROJECTOR}:"):
+            return None
+        return SagaMode.ORCHESTRATION.value if message.target else message.saga_mode
+
+    @property
     def order_id(self) -> str | None:
         if self.message is not None:
             return self.message.order_id or None
@@ -130,6 +142,7 @@ class Undelivered:
             "attempts": self.attempts,
             "parked_at": iso(now),
             "status": PARKED,
+            "saga_mode": self.saga_mode if self.saga_mode in set(SagaMode) and self.order_id else None,
         }
 
 
@@ -208,6 +221,7 @@ class DeadLetters:
         return self.get(dead_letter_id, connection)
 
     def failed_again(self, dead_letter_id: int, error: BaseException) -> None:
+        """Counts one more attempt, with its error; its saga is to be marked STUCK again."""
         with self.engine.begin() as connection:
             connection.execute(
                 dead_letters.update()
@@ -216,8 +230,36 @@ class DeadLetters:
                     attempts=dead_letters.c.attempts + 1,
                     error_type=_text(type(error).__name__),
                     error=_text(str(error), 2000),
+                    saga_marked_at=None,
                 )
             )
+
+    def to_mark_again(self, dead_letter_id: int) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                dead_letters.update().where(dead_letters.c.id == dead_letter_id).values(saga_marked_at=None)
+            )
+
+    def claim_unmarked(self, saga_mode: str, limit: int = 50) -> list[Row]:
+        """Parked dead letters whose ``saga_mode`` saga is still to be marked, each claimed by one marker
+        (replicas of a role run one each)."""
+        unmarked = dead_letters.select().where(
+            dead_letters.c.saga_mode == saga_mode,
+            dead_letters.c.saga_marked_at.is_(None),
+            dead_letters.c.status == PARKED,
+        )
+        with self.engine.begin() as connection:
+            candidates = connection.execute(unmarked.order_by(dead_letters.c.id).limit(limit)).mappings().all()
+            claimed = []
+            for row in candidates:
+                claim = (
+                    dead_letters.update()
+                    .where(dead_letters.c.id == row["id"], dead_letters.c.saga_marked_at.is_(None))
+                    .values(saga_marked_at=iso(self.clock()))
+                )
+                if connection.execute(claim).rowcount == 1:
+                    claimed.append(dict(row))
+            return claimed
 
 
 class Quarantine:
@@ -253,8 +295,6 @@ class Quarantine:
             undelivered.attempts,
             describe(undelivered.error),
         )
-        if undelivered.order_id:
-            self._mark_stuck(undelivered.order_id, self.store.get(dead_letter_id))
         return dead_letter_id
 
     def redrive(self, dead_letter_id: int) -> Row:
@@ -268,7 +308,7 @@ class Quarantine:
             interventions.redriven(self.services, order_id, f"dead letter {dead_letter_id} redriven")
         settled = self._redeliver_or_stick(parked)
         if order_id and (still_parked := self.store.parked_of(order_id)):
-            self._mark_stuck(order_id, still_parked[0])
+            self.store.to_mark_again(still_parked[0]["id"])
         return settled
 
     def discard(self, dead_letter_id: int) -> Row:
@@ -300,8 +340,6 @@ class Quarantine:
             raise
         except Exception as error:  # the handler's own failure: the operator sees it, the message stays parked
             self.store.failed_again(parked["id"], error)
-            if parked["order_id"]:
-                self._mark_stuck(parked["order_id"], self.store.get(parked["id"]))
             raise RedriveFailedError(parked["id"], error) from None
 
     def _redeliver(self, parked: Row) -> Row:
@@ -325,16 +363,40 @@ class Quarantine:
             raise MalformedMessageError(f"{parked['source']} has no event at position {position}")
         return to_record(source, notifications[0])  # type: ignore[arg-type]
 
-    def _mark_stuck(self, order_id: str, dead_letter: Row) -> None:
-        if _of_a_read_model(dead_letter):
-            return  # a read model missed an event: the saga itself is fine
-        what = dead_letter["message_type"] or "a message it could not read"
-        reason = f"{dead_letter['consumer']} could not handle {what}: {dead_letter['error_type']}: "
-        reason += dead_letter["error"][:300]
-        try:
-            interventions.mark_stuck(self.services, order_id, reason, dead_letter["id"])
-        except Exception:  # the message is parked and listed all the same: say loudly that the saga is not marked
-            log.exception("could not mark the saga of order %s STUCK (dead letter %d)", order_id, dead_letter["id"])
+
+@dataclass
+class StuckMarker:
+    """Marks STUCK the sagas of one style whose messages were parked, from the process that keeps their store."""
+
+    store: DeadLetters
+    services: Services
+    saga_mode: str
+
+    @property
+    def name(self) -> str:
+        return f"stuck-marker:{_MARKER_ROLES[self.saga_mode]}"
+
+    def step(self) -> int:
+        claimed = self.store.claim_unmarked(self.saga_mode)
+        for dead_letter in claimed:
+            try:
+                interventions.mark_stuck(
+                    self.services, dead_letter["order_id"], stuck_reason(dead_letter), dead_letter["id"]
+                )
+            except Exception:  # tried again at the next step: the dead letter is listed meanwhile
+                log.exception("could not mark the saga of order %s STUCK", dead_letter["order_id"])
+                self.store.to_mark_again(dead_letter["id"])
+        return len(claimed)
+
+
+_MARKER_ROLES = {SagaMode.ORCHESTRATION.value: "orchestrator", SagaMode.CHOREOGRAPHY.value: "orders"}
+
+
+def stuck_reason(dead_letter: Row) -> str:
+    what = dead_letter["message_type"] or "a message it could not read"
+    return (
+        f"{dead_letter['consumer']} could not handle {what}: {dead_letter['error_type']}: {dead_letter['error'][:300]}"
+    )
 
 
 def _of_a_read_model(dead_letter: Row) -> bool:

@@ -31,7 +31,6 @@ CHOREOGRAPHY_EVENTS = (
     _FAILURES
     | _STOCK_SETTLED
     | _PAYMENT_SETTLED
-    | _MARKS
     | frozenset(
         {
             "OrderCreated",
