@@ -276,3 +276,19 @@ async def _at_least(http: httpx.AsyncClient, count: int) -> list[dict[str, Any]]
 async def _payment(http: httpx.AsyncClient, order_id: str) -> dict[str, Any] | None:
     response = await http.get(f"/payments/{order_id}")
     return response.json() if response.status_code == 200 else None
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_message_parked_by_a_worker_without_the_sagas_store_still_marks_its_saga_stuck(
+    brokers_settings: Settings, mode: str
+) -> None:
+    """The distributed topology: the payments worker keeps only its own stores (and the catalogue's)."""
+
+    async with (
+        running(brokers_settings, break_payments, roles=frozenset({"payments"})) as _,
+        running(brokers_settings, stopped=frozenset({"payments"})) as (_, http),
+    ):
+        order_id = await place(http, mode, "customer-001", "book-123")
+
+        saga = await saga_showing(http, order_id, "STUCK")
+    assert saga["reason"].startswith("rabbitmq:commands.payments" if mode == "orchestration" else "redis:payments")
