@@ -237,10 +237,15 @@ def _close_unused_stores(services: Services, roles: frozenset[str]) -> None:
     """A process that runs only some services' workers lets go of the other event stores' connections,
     so that a deployment of many processes stays within PostgreSQL's connection limit."""
     apps = services.by_name()
-    needed = roles | ({"inventory"} if "payments" in roles else set())  # payments checks amounts against prices
     if roles and roles <= apps.keys():
-        for name in apps.keys() - needed:
+        for name in apps.keys() - stores_kept(roles):
             apps[name].close()
+
+
+def stores_kept(roles: frozenset[str]) -> frozenset[str]:
+    """The event stores a worker of ``roles`` keeps open: its own, and for payments the catalogue's, whose
+    prices a charge's amount is checked against."""
+    return roles | ({"inventory"} if "payments" in roles else set())
 
 
 def check_consistency(settings: Settings) -> list[Violation]:
