@@ -263,7 +263,7 @@ class DeadLetters:
 
 
 class Quarantine:
-    """Parks what consumers give up on, marks its saga STUCK, and puts it back on an operator's word.
+    """Parks what consumers give up on and puts it back on an operator's word; the operator's saga interventions.
 
     ``handlers`` are the consumer groups' handlers (``orders`` … ``orchestrator``, ``notifier``), the
     same ones the consumers call; ``projections`` the projector's read models, by name.
@@ -283,7 +283,7 @@ class Quarantine:
         self.sources: Mapping[str, Service] = services.by_name()
 
     def park(self, undelivered: Undelivered) -> int:
-        """Parks the message and marks its saga STUCK; raises only if it could not be parked."""
+        """Parks the message (a ``StuckMarker`` marks its saga); raises only if it could not be parked."""
         dead_letter_id = self.store.add(undelivered)
         log.error(
             "%s parked %s %s of order %s as dead letter %d after %d attempt(s): %s",
