@@ -28,11 +28,12 @@ from handlers.service import Service
 from handlers.services import Services
 from handlers.shipping import ShippingService
 from infra.consistency import Violation, check
-from infra.dead_letters import DeadLetters, Quarantine, StuckMarker
+from infra.dead_letters import DeadLetters
 from infra.eventstore import service_env
 from infra.faults import DatabaseFaults
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
 from infra.pgstore import LogNotifications, create_schemas, one_at_a_time
+from infra.quarantine import Quarantine, StuckMarker
 from infra.rabbitmq import REPLIES, RabbitBus, RabbitConsumer
 from infra.readstore import PROJECTOR, Positions, autocommit, create_read_engine, create_read_tables
 from infra.redis_streams import RedisConsumer, RedisStreams
