@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
 from api.errors import install_error_handlers
-from api.routers import catalog, events, operations, orders
+from api.routers import catalog, events, interventions, operations, orders
 from api.waiting import SagaEnds
 from infra.bootstrap import Runtime, bootstrap
 from infra.settings import Settings
@@ -41,4 +41,5 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
     install_error_handlers(app)
     for router in (orders.router, catalog.router, events.router, operations.router, operations.admin):
         app.include_router(router)
+    app.include_router(interventions.router)
     return app

@@ -30,6 +30,8 @@ class ProcessPayment:
     customer_id: str
     payment_method: str
     amount: int
+    book_id: str  # with the quantity, what lets Payments check the amount against the catalogue
+    quantity: int
 
 
 @dataclass(frozen=True)

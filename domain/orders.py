@@ -4,6 +4,7 @@ from eventsourcing.domain import event
 
 from domain.common import ConflictError, NotFoundError, stable_id
 from domain.replies import Participant
+from domain.saga import COMPENSATE, REDRIVE, RESUME, RETRY, STUCK, InterventionRefusedError
 
 PENDING = "PENDING"
 COMPLETED = "COMPLETED"
@@ -21,7 +22,10 @@ class OrderAlreadyFinalError(ConflictError):
 
 
 class Order(Participant):
-    """The customer's order; PENDING until its saga completes or cancels it."""
+    """The customer's order; PENDING until its saga completes or cancels it.
+
+    In choreography there is no saga aggregate: the order is where its saga's STUCK mark and the
+    operators' interventions are recorded. Its status stays PENDING, COMPLETED or CANCELLED."""
 
     @staticmethod
     def create_id(order_id: str) -> object:
@@ -53,6 +57,7 @@ class Order(Participant):
         self.cancel_reason: str | None = None
         self.tracking_number: str | None = None
         self.customer_notified = False
+        self.stuck: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -73,6 +78,29 @@ class Order(Participant):
             raise OrderAlreadyFinalError(self.order_id, self.status)
         self._cancelled(self.order_id, self.saga_mode, reason)
 
+    def mark_stuck(self, reason: str, dead_letter_id: int | None) -> None:
+        """A message of its saga was parked (the saga may still be compensating a cancelled order)."""
+        self._saga_stuck(self.order_id, self.saga_mode, reason, dead_letter_id)
+
+    def retry(self, reason: str) -> None:
+        """Records an operator's retry; redriving the parked messages is the caller's part."""
+        self._saga_intervened(self.order_id, self.saga_mode, RETRY, reason)
+
+    def compensate(self, reason: str) -> None:
+        """An operator gives up on the order: cancelling it makes every service undo its part."""
+        if self.is_final:
+            raise InterventionRefusedError(self.order_id, COMPENSATE, f"the order is already {self.status}")
+        self._saga_intervened(self.order_id, self.saga_mode, COMPENSATE, reason)
+        self.cancel(f"compensated by operator: {reason}")
+
+    def resume(self, reason: str) -> None:
+        if not self.stuck:
+            raise InterventionRefusedError(self.order_id, RESUME, f"its saga is not {STUCK}")
+        self._saga_intervened(self.order_id, self.saga_mode, RESUME, reason)
+
+    def redriven(self, reason: str) -> None:
+        self._saga_intervened(self.order_id, self.saga_mode, REDRIVE, reason)
+
     def record_customer_notified(self) -> None:
         if self.is_final and not self.customer_notified:
             outcome = self.status
@@ -91,3 +119,11 @@ class Order(Participant):
     @event("CustomerNotified")
     def _customer_notified(self, order_id: str, customer_id: str, outcome: str, reason: str | None) -> None:
         self.customer_notified = True
+
+    @event("SagaStuck")
+    def _saga_stuck(self, order_id: str, saga_mode: str, reason: str, dead_letter_id: int | None) -> None:
+        self.stuck = reason
+
+    @event("SagaIntervened")
+    def _saga_intervened(self, order_id: str, saga_mode: str, action: str, reason: str) -> None:
+        self.stuck = None

@@ -21,6 +21,18 @@ class InsufficientFundsError(DomainError):
         super().__init__(f"insufficient {method} balance: {available} available, {needed} needed")
 
 
+def amount_refusal(amount: int, book_id: str, quantity: int, unit_price: int | None) -> str | None:
+    """Why a charge of ``amount`` for ``quantity`` copies of ``book_id`` must be refused, or None if it is
+    the catalogue total: a corrupted or forged message is declined, never charged."""
+    if unit_price is None:
+        return f"book {book_id} is not in the catalogue"
+    if type(quantity) is not int or type(amount) is not int or quantity < 1:
+        return f"{amount!r} for {quantity!r} copies of {book_id} is not an order"
+    if amount != unit_price * quantity:
+        return f"amount {amount} is not the catalogue total {unit_price * quantity} of {quantity} x {book_id}"
+    return None
+
+
 class Account(Aggregate):
     """A customer's means of payment: the credit still available on the card and the e-money wallet."""
 

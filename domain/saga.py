@@ -4,6 +4,10 @@ Forward steps run in order; each step's command is retried after a timeout (at m
 ``MAX_ATTEMPTS``) before the saga gives up and compensates the completed steps in reverse order.
 Replies are facts: a compensation already made unnecessary by an earlier reply (stock that was
 never reserved, a payment that was declined) counts as done.
+
+A saga whose message a consumer had to park is marked STUCK: its timer stops, and it waits for an
+operator to retry the step, compensate, or resume it. STUCK is a mark on the state machine, not a
+state of it: the saga keeps its state, and loses the mark as soon as it moves on.
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ COMPLETED = "COMPLETED"
 COMPENSATION_STARTED = "COMPENSATION_STARTED"
 FAILED = "FAILED"
 
+STUCK = "STUCK"
+
 MAX_ATTEMPTS = 3
+
+RETRY = "retry"
+COMPENSATE = "compensate"
+RESUME = "resume"
+REDRIVE = "redrive"
 
 Facts = dict[str, dict[str, Any]]
 
@@ -135,6 +146,11 @@ class SagaFinishedError(ConflictError):
         super().__init__(f"order {order_id} can no longer be cancelled: its saga is {state}")
 
 
+class InterventionRefusedError(ConflictError):
+    def __init__(self, order_id: str, action: str, why: str) -> None:
+        super().__init__(f"cannot {action} the saga of order {order_id}: {why}")
+
+
 @dataclass(frozen=True)
 class Timing:
     step_timeout: timedelta
@@ -168,6 +184,7 @@ class OrderSaga(Aggregate):
         self.deadline: datetime | None = None
         self.retry_at: datetime | None = None
         self.reason = ""
+        self.stuck: str | None = None
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -201,7 +218,7 @@ class OrderSaga(Aggregate):
     def tick(self, now: datetime, timing: Timing) -> None:
         """Times out the step in flight or sends its retry, whichever is due."""
         step = self.current_step
-        if step is None:
+        if step is None or self.stuck:
             return
         if self.retry_at is not None and now >= self.retry_at:
             self._dispatch(step, self.attempt + 1, now, timing)
@@ -220,6 +237,38 @@ class OrderSaga(Aggregate):
         in_flight = self.current_step if self.attempt else None
         self._compensate(reason, in_doubt=in_flight)
         self.advance(now, timing)
+
+    def mark_stuck(self, reason: str, dead_letter_id: int | None) -> None:
+        """One of this saga's messages was parked: stop timing its step out and wait for an operator."""
+        if self.current_step is not None:
+            self._stuck(self.order_id, reason, dead_letter_id)
+
+    def retry(self, reason: str, now: datetime, timing: Timing) -> None:
+        """An operator sends the step in flight again, as a new attempt."""
+        step = self.current_step
+        if step is None:
+            raise InterventionRefusedError(self.order_id, RETRY, f"it is {self.state} with no step left")
+        self._intervened(self.order_id, RETRY, reason, None)
+        self._dispatch(step, self.attempt + 1, now, timing)
+
+    def compensate(self, reason: str, now: datetime, timing: Timing) -> None:
+        """An operator gives up on the saga: the completed steps are undone in reverse order, as for a cancel."""
+        if not self.compensable:
+            raise InterventionRefusedError(self.order_id, COMPENSATE, f"it is {self.state}")
+        self._intervened(self.order_id, COMPENSATE, reason, None)
+        self.cancel(f"compensated by operator: {reason}", now, timing)
+
+    def resume(self, reason: str, now: datetime, timing: Timing) -> None:
+        """An operator lets a STUCK saga go on: its timer runs again, from a step that is due now."""
+        if not self.stuck:
+            raise InterventionRefusedError(self.order_id, RESUME, f"it is {self.state}, not {STUCK}")
+        self._intervened(self.order_id, RESUME, reason, now if self.attempt else None)
+        self.advance(now, timing)
+
+    def redriven(self, reason: str, now: datetime, timing: Timing) -> None:
+        """An operator hands its parked message over again: the saga goes on, a step in flight given a full
+        timeout again (if it fails again, it is marked STUCK again)."""
+        self._intervened(self.order_id, REDRIVE, reason, now + timing.step_timeout if self.attempt else None)
 
     # --- what the state says ------------------------------------------------------------
 
@@ -264,6 +313,7 @@ class OrderSaga(Aggregate):
     @event("SagaStateChanged")
     def _state_changed(self, order_id: str, state: str, reason: str, next_steps: list[str]) -> None:
         self.state = state
+        self.stuck = None
         self.pending = list(next_steps)
         self._reset_attempts()
         if reason:
@@ -291,6 +341,7 @@ class OrderSaga(Aggregate):
 
     @event("StepSucceeded")
     def _step_succeeded(self, order_id: str, step: str) -> None:
+        self.stuck = None
         self.pending.remove(step)
         if STEPS[step] in FORWARD:
             self.completed.append(step)
@@ -303,7 +354,20 @@ class OrderSaga(Aggregate):
 
     @event("StepFailed")
     def _step_failed(self, order_id: str, step: str, reason: str) -> None:
+        self.stuck = None
         self._reset_attempts()
+
+    @event("SagaStuck")
+    def _stuck(self, order_id: str, reason: str, dead_letter_id: int | None) -> None:
+        self.stuck = reason
+        self.deadline = None
+        self.retry_at = None
+
+    @event("SagaIntervened")
+    def _intervened(self, order_id: str, action: str, reason: str, deadline: datetime | None) -> None:
+        self.stuck = None
+        if deadline is not None:
+            self.deadline = deadline
 
     def _reset_attempts(self) -> None:
         self.attempt = 0

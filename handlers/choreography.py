@@ -11,9 +11,11 @@ from collections.abc import Callable
 
 from domain.common import SagaMode
 from domain.orders import OrderAlreadyFinalError
+from domain.payments import amount_refusal
 from domain.shipping import ORDER, PAYMENT, STOCK, Shipment
 from handlers import steps
 from handlers.messages import Envelope
+from handlers.payments import catalogue_price
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,10 @@ def when_order_created_reserve_stock(services: Services, message: Envelope) -> N
 
 def when_order_created_charge_payment(services: Services, message: Envelope) -> None:
     p = message.payload
-    steps.charge_payment(services, p["order_id"], p["customer_id"], p["payment_method"], p["total_amount"], MODE)
+    order_id, customer_id, method, amount = p["order_id"], p["customer_id"], p["payment_method"], p["total_amount"]
+    refusal = amount_refusal(amount, p["book_id"], p["quantity"], catalogue_price(services.inventory, p["book_id"]))
+    if not services.payments.refuse_wrong_amount(order_id, customer_id, method, amount, MODE, refusal):
+        steps.charge_payment(services, order_id, customer_id, method, amount, MODE)
 
 
 def when_order_created_note_address(services: Services, message: Envelope) -> None:

@@ -8,9 +8,12 @@ from typing import Any
 
 from domain import commands
 from domain.common import SagaMode
+from domain.payments import amount_refusal
 from domain.saga import REPLY_TYPES
 from handlers import steps
 from handlers.messages import Envelope
+from handlers.payments import catalogue_price
+from handlers.retry import MalformedMessageError
 from handlers.services import Services
 
 log = logging.getLogger(__name__)
@@ -27,7 +30,9 @@ def reserve_stock(services: Services, command: commands.ReserveStock) -> None:
 
 def process_payment(services: Services, command: commands.ProcessPayment) -> None:
     c = command
-    steps.charge_payment(services, c.order_id, c.customer_id, c.payment_method, c.amount, MODE)
+    refusal = amount_refusal(c.amount, c.book_id, c.quantity, catalogue_price(services.inventory, c.book_id))
+    if not services.payments.refuse_wrong_amount(c.order_id, c.customer_id, c.payment_method, c.amount, MODE, refusal):
+        steps.charge_payment(services, c.order_id, c.customer_id, c.payment_method, c.amount, MODE)
 
 
 def arrange_shipping(services: Services, command: commands.ArrangeShipping) -> None:
@@ -76,8 +81,18 @@ def execute(services: Services, message: Envelope) -> None:
     if steps.answered_before(services, message):
         return
     log.info("order %s: %s executes %s (%s)", message.order_id, message.target, message.type, message.message_id)
-    command = commands.COMMANDS[message.type](**message.payload)
-    COMMAND_HANDLERS[message.type](services, command)
+    COMMAND_HANDLERS[message.type](services, command_in(message))
+
+
+def command_in(message: Envelope) -> commands.Command:
+    """The command a message carries; ``MalformedMessageError`` (parked at once) if it is not one."""
+    kind = commands.COMMANDS.get(message.type)
+    if kind is None:
+        raise MalformedMessageError(f"{message.type!r} is not a command")
+    try:
+        return kind(**message.payload)
+    except TypeError as error:
+        raise MalformedMessageError(f"{message.type} with the wrong fields: {error}") from None
 
 
 def when_reply_advance_saga(services: Services, message: Envelope) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -53,4 +55,13 @@ class OrchestratorService(Service):
         if saga is None:
             raise OrderNotFoundError(order_id)
         saga.cancel(reason, self.clock(), self.timing)
+        return self.last_position(self.save(saga))
+
+    @retry_on_conflict
+    def update(self, order_id: str, change: Callable[[OrderSaga, datetime, Timing], None]) -> int:
+        """Applies ``change`` to the order's saga (an operator's intervention, a STUCK mark) and saves it."""
+        saga = self.saga(order_id)
+        if saga is None:
+            raise OrderNotFoundError(order_id)
+        change(saga, self.clock(), self.timing)
         return self.last_position(self.save(saga))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 
 from eventsourcing.persistence import IntegrityError
@@ -39,6 +40,13 @@ class OrdersService(Service):
     def cancel(self, order_id: str, reason: str) -> int:
         order = self.get(order_id)
         order.cancel(reason)
+        return self.last_position(self.save(order))
+
+    @retry_on_conflict
+    def update(self, order_id: str, change: Callable[[Order], None]) -> int:
+        """Applies ``change`` to the order (its saga's STUCK mark, an operator's intervention) and saves it."""
+        order = self.get(order_id)
+        change(order)
         return self.last_position(self.save(order))
 
     @retry_on_conflict

@@ -1,12 +1,24 @@
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 from eventsourcing.domain import Aggregate
 
+from domain.inventory import BookNotFoundError
 from domain.payments import COMPLETED, Account, CustomerNotFoundError, InsufficientFundsError, Payment
+from handlers.inventory import InventoryService
 from handlers.ports import FaultInjector, PaymentGateway, raise_injected_fault
 from handlers.service import Service, retry_on_conflict
+
+log = logging.getLogger(__name__)
+
+
+def catalogue_price(inventory: InventoryService, book_id: str) -> int | None:
+    try:
+        return inventory.catalogue_price(book_id)
+    except BookNotFoundError:
+        return None
 
 
 class PaymentsService(Service):
@@ -57,6 +69,16 @@ class PaymentsService(Service):
         payment = Payment.charge(account, order_id, saga_mode, method, amount, transaction_id)
         self.save(account, payment)
         return payment
+
+    def refuse_wrong_amount(
+        self, order_id: str, customer_id: str, method: str, amount: int, saga_mode: str, refusal: str | None
+    ) -> bool:
+        """Declines the charge if ``refusal`` says why (see ``amount_refusal``); True if it did."""
+        if refusal is None:
+            return False
+        log.warning("order %s: payment refused: %s", order_id, refusal)
+        self.decline(order_id, customer_id, method, amount, saga_mode, refusal)
+        return True
 
     @retry_on_conflict
     def decline(

@@ -1,11 +1,20 @@
+"""How often and how long to try again: one policy, for the services' operations and for every consumer."""
+
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    Retrying,
+    retry_if_exception,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from domain.common import SagaMode
 from handlers.ports import TIMEOUT, ServiceFault
@@ -14,15 +23,56 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class PermanentError(Exception):
+    """A failure that would happen again the same way: trying again is pointless."""
+
+
+class MalformedMessageError(PermanentError, ValueError):
+    """A message that cannot be decoded or does not have the shape its type requires."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often a service tries an operation that fails transiently (the spec: at most 3)."""
+    """Up to ``attempts`` tries, waiting ``backoff_seconds`` after the first failure and twice as long after
+    each next one, never longer than ``max_backoff_seconds``. A ``PermanentError`` is not tried again."""
 
     attempts: int = 3
     backoff_seconds: float = 0.2
+    max_backoff_seconds: float = 30.0
+
+    def wait_before(self, attempt: int) -> float:
+        """How long to wait before try number ``attempt`` (the second try is the first one to wait)."""
+        return min(self.backoff_seconds * 2 ** (attempt - 2), self.max_backoff_seconds) if attempt > 1 else 0.0
+
+    def attempts_for(self, error: BaseException) -> int:
+        """How many tries a call that finally raised ``error`` made."""
+        return 1 if isinstance(error, PermanentError) else self.attempts
+
+    def call(self, operation: Callable[[], T]) -> T:
+        """Runs ``operation`` until it succeeds; the last failure is raised once the tries are used up."""
+        return Retrying(**self._schedule())(operation)
+
+    async def call_async(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """The same for something to await (a coroutine, a thread's future), waiting without blocking the loop."""
+        async for attempt in AsyncRetrying(**self._schedule()):
+            with attempt:
+                return await operation()
+        raise AssertionError("tenacity stops by raising the last error")  # never reached: reraise=True
+
+    def _schedule(self) -> dict[str, Any]:
+        return {
+            "stop": stop_after_attempt(self.attempts),
+            "wait": self._wait,
+            "retry": retry_if_not_exception_type(PermanentError),
+            "reraise": True,
+        }
+
+    @property
+    def _wait(self) -> wait_exponential:
+        return wait_exponential(multiplier=self.backoff_seconds, exp_base=2, max=self.max_backoff_seconds)
 
     def attempt(self, operation: Callable[[], object], on_exhausted: Callable[[str], object], saga_mode: str) -> None:
-        """Runs ``operation`` with retries, or ``on_exhausted`` with the reason it kept failing.
+        """Runs a service's ``operation`` with retries, or ``on_exhausted`` with the reason it kept failing.
 
         In orchestration an operation that does not answer stays unanswered: timing it out and
         retrying is the orchestrator's job. In choreography nobody else would, so the service's
@@ -35,7 +85,7 @@ class RetryPolicy:
 
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential(multiplier=self.backoff_seconds),
+            wait=self._wait,
             retry=retry_if_exception(retryable),
             reraise=True,
         )

@@ -18,6 +18,7 @@ from typing import TypeVar
 import anyio
 from sqlalchemy import Connection, Engine, text
 
+from domain.common import SagaMode
 from domain.saga import Timing
 from handlers.consumers import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, handler_for, wanted_by
 from handlers.inventory import InventoryService
@@ -31,11 +32,13 @@ from handlers.service import Service
 from handlers.services import Services
 from handlers.shipping import ShippingService
 from infra.consistency import Violation, check
+from infra.dead_letters import DeadLetters
 from infra.eventstore import service_env
 from infra.faults import DatabaseFaults
 from infra.idempotency import DatabaseIdempotencyKeys, InMemoryIdempotencyKeys, create_idempotency_table
 from infra.mocks import InMemoryFaults, LoggingNotifier, MockCarrier, MockPaymentGateway
 from infra.pgstore import LogNotifications, create_schemas, one_at_a_time
+from infra.quarantine import Quarantine, StuckMarker
 from infra.rabbitmq import REPLIES, RabbitBus, RabbitConsumer
 from infra.readstore import PROJECTOR, Lease, Positions, autocommit, create_read_engine, create_read_tables
 from infra.redis_streams import RedisConsumer, RedisStreams
@@ -71,6 +74,7 @@ class Runtime:
     workers: list[Runnable]
     doorbell: Doorbell
     brokers: Brokers
+    quarantine: Quarantine
     halted: threading.Event = field(default_factory=threading.Event)  # tells handlers waiting out an outage to stop
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -228,13 +232,18 @@ def bootstrap(
         RabbitBus(settings.rabbitmq_url, settings.namespace, settings.partitions) if settings.rabbitmq_url else None,
     )
     halted = threading.Event()
-    workers = _workers(settings, services, engine, positions, doorbell, clock, brokers, halted)
+    handlers = {
+        group: through_outages(_bind(handler_for(group), services), halted)
+        for group in (*SERVICE_GROUPS, ORCHESTRATOR, NOTIFIER)
+    }
+    quarantine = Quarantine(DeadLetters(engine), services, handlers, {p.name: p for p in PROJECTIONS})
+    workers = _workers(settings, services, engine, positions, doorbell, clock, brokers, quarantine)
     kept = [worker for worker in workers if role_of(worker.name) in roles - stopped]
     if kept and settings.is_postgres:
         kept.append(LogNotifications(settings.database_url, SERVICE_NAMES, doorbell))
     if brokers.redis and brokers.rabbitmq:  # otherwise the consumers read the other services' logs
         _close_unused_stores(services, roles)
-    return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers, halted)
+    return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers, quarantine, halted)
 
 
 def upgrade_database(settings: Settings) -> list[str]:
@@ -253,8 +262,14 @@ def _close_unused_stores(services: Services, roles: frozenset[str]) -> None:
     so that a deployment of many processes stays within PostgreSQL's connection limit."""
     apps = services.by_name()
     if roles and roles <= apps.keys():
-        for name in apps.keys() - roles:
+        for name in apps.keys() - stores_kept(roles):
             apps[name].close()
+
+
+def stores_kept(roles: frozenset[str]) -> frozenset[str]:
+    """The event stores a worker of ``roles`` keeps open: its own, and for payments the catalogue's, whose
+    prices a charge's amount is checked against."""
+    return roles | ({"inventory"} if "payments" in roles else set())
 
 
 def check_consistency(settings: Settings) -> list[Violation]:
@@ -293,6 +308,7 @@ def open_services(settings: Settings) -> Iterator[Services]:
 def _create_tables(settings: Settings, engine: Engine) -> None:
     create_read_tables(engine)
     create_idempotency_table(engine)
+    DeadLetters(engine).create_table()
     if settings.is_postgres:
         create_schemas(engine, SERVICE_NAMES)
 
@@ -305,14 +321,13 @@ def _workers(
     doorbell: Doorbell,
     clock: Callable[[], datetime],
     brokers: Brokers,
-    halted: threading.Event,
+    quarantine: Quarantine,
 ) -> list[Runnable]:
     apps = services.by_name()
     interval = settings.idle_poll_seconds
-    handlers = {
-        group: through_outages(_bind(handler_for(group), services), halted)
-        for group in (*SERVICE_GROUPS, ORCHESTRATOR, NOTIFIER)
-    }
+    handlers = quarantine.handlers
+    policy = delivery_policy(settings)
+    park = quarantine.park
     log_sources = {
         **{group: [app for name, app in apps.items() if name != group] for group in SERVICE_GROUPS},
         ORCHESTRATOR: [apps[name] for name in SERVICE_GROUPS],
@@ -322,33 +337,49 @@ def _workers(
     workers: list[Runnable] = []
     for group, sources in log_sources.items():
         if group == NOTIFIER:
-            consumer = Consumer(LogReader(group, sources, positions), handlers[group])
+            consumer = Consumer(LogReader(group, sources, positions), handlers[group], policy=policy, park=park)
         elif not everything_by_broker:
-            consumer = Consumer(LogReader(group, sources, positions), handlers[group], _not_carried_by(brokers))
+            reader = LogReader(group, sources, positions)
+            consumer = Consumer(reader, handlers[group], _not_carried_by(brokers), policy=policy, park=park)
         else:
             continue
         workers.append(Worker(group, consumer.step, doorbell, interval, [app.name for app in sources]))
     if brokers.redis:
         claim = settings.redis_claim_idle_ms
         workers += [
-            RedisConsumer(brokers.redis, group, handlers[group], claim, wanted_by(group)) for group in SERVICE_GROUPS
+            RedisConsumer(brokers.redis, group, handlers[group], claim, wanted_by(group), policy=policy, park=park)
+            for group in SERVICE_GROUPS
         ]
     if brokers.rabbitmq:
-        workers += [RabbitConsumer(brokers.rabbitmq, f"commands.{group}", handlers[group]) for group in SERVICE_GROUPS]
-        workers.append(RabbitConsumer(brokers.rabbitmq, REPLIES, handlers[ORCHESTRATOR]))
+        rabbit = brokers.rabbitmq
+        workers += [
+            RabbitConsumer(rabbit, f"commands.{group}", handlers[group], policy=policy, park=park)
+            for group in SERVICE_GROUPS
+        ]
+        workers.append(RabbitConsumer(rabbit, REPLIES, handlers[ORCHESTRATOR], policy=policy, park=park))
     if brokers.redis or brokers.rabbitmq:
         holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         for name, app in apps.items():
             reader = LogReader(f"relay:{name}", [app], positions)
             lease = Lease(engine, reader.consumer, holder, settings.relay_lease_seconds)
             workers.append(Relay(reader, brokers, lease, doorbell, interval))
-    projector = Projector(LogReader(PROJECTOR, list(apps.values()), positions), engine, PROJECTIONS)
+    reader = LogReader(PROJECTOR, list(apps.values()), positions)
+    projector = Projector(reader, engine, PROJECTIONS, quarantine.store, policy)
     timer = SagaTimer(autocommit(engine), services.orchestrator.tick, clock)
+    markers = [StuckMarker(quarantine.store, services, mode.value) for mode in SagaMode]
     return [
         *workers,
         Worker(PROJECTOR, projector.step, doorbell, interval),
         Worker(timer.name, timer.step, Doorbell(), settings.tick_interval_seconds),
+        *(Worker(marker.name, marker.step, Doorbell(), settings.tick_interval_seconds) for marker in markers),
     ]
+
+
+def delivery_policy(settings: Settings) -> RetryPolicy:
+    """How every consumer retries a message before parking it."""
+    return RetryPolicy(
+        settings.delivery_attempts, settings.delivery_backoff_seconds, settings.delivery_max_backoff_seconds
+    )
 
 
 def _not_carried_by(brokers: Brokers) -> Callable[[Envelope], bool]:

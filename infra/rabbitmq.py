@@ -3,8 +3,9 @@
 Each route is split into partitions by order id; every partition queue has a single active
 consumer (RabbitMQ's ``x-single-active-consumer``), so replicas share the partitions while each
 order's messages are handled one at a time, in order. Messages are persistent and published
-with confirms; consumers ack by hand after the handler succeeded. A message that fails three
-times is rejected into the dead-letter queue; its saga then times out and compensates.
+with confirms; consumers ack by hand after the handler succeeded, or after a message that keeps
+failing (or is not a message at all) was parked in quarantine, which marks its saga STUCK. Only
+a message that cannot be parked either goes to the broker's own dead-letter queue.
 
 The connection is aio-pika's robust one: when RabbitMQ closes it (a restart, ``rabbitmqctl
 close_all_connections``), it reconnects every ``RECONNECT_SECONDS`` and restores every channel with its
@@ -22,15 +23,15 @@ from concurrent.futures import Executor
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError
-from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from domain.saga import OrderSaga
 from handlers.messages import Envelope
-from infra.messaging import decode, encode, partition_of
+from handlers.retry import RetryPolicy
+from infra.dead_letters import RABBITMQ, Undelivered, decoded
+from infra.messaging import encode, partition_of
 from infra.supervision import Health
 
 log = logging.getLogger(__name__)
-ATTEMPTS = 3
 REPLIES = "replies"
 RECONNECT_SECONDS = 1
 CONFIRM_SECONDS = 10
@@ -100,10 +101,19 @@ class RabbitBus:
 class RabbitConsumer:
     """Consumes every partition of one route; RabbitMQ lets one replica at a time have each partition."""
 
-    def __init__(self, bus: RabbitBus, route: str, handle: Callable[[Envelope], None]) -> None:
+    def __init__(
+        self,
+        bus: RabbitBus,
+        route: str,
+        handle: Callable[[Envelope], None],
+        policy: RetryPolicy | None = None,
+        park: Callable[[Undelivered], object] | None = None,
+    ) -> None:
         self.bus = bus
         self.route = route
         self.handle = handle
+        self.policy = policy or RetryPolicy()
+        self.park = park
         self.name = f"rabbitmq:{route}"
         self.health = Health(self.name)
 
@@ -134,13 +144,24 @@ class RabbitConsumer:
 
     async def _process(self, incoming: AbstractIncomingMessage) -> None:
         loop = asyncio.get_running_loop()
+        message = None
         try:
-            message = decode(incoming.body)
-            async for attempt in AsyncRetrying(stop=stop_after_attempt(ATTEMPTS), wait=wait_exponential(0.05)):
-                with attempt:
-                    await loop.run_in_executor(self.thread, self.handle, message)
-        except Exception:  # three failures: dead-letter it rather than block the queue behind it
-            log.exception("%s: dead-lettering %s", self.name, incoming.message_id)
+            message = decoded(incoming.body)
+            handled = message
+            await self.policy.call_async(lambda: loop.run_in_executor(self.thread, self.handle, handled))
+        except Exception as error:  # it kept failing, or it is not a message at all: park it, go on with the next
+            attempts = self.policy.attempts_for(error)
+            await self._park(incoming, Undelivered(self.name, RABBITMQ, incoming.body, error, attempts, message))
+            return
+        await incoming.ack()
+
+    async def _park(self, incoming: AbstractIncomingMessage, undelivered: Undelivered) -> None:
+        try:
+            if self.park is None:
+                raise RuntimeError("no quarantine to park it in")
+            await asyncio.get_running_loop().run_in_executor(self.thread, self.park, undelivered)
+        except Exception:  # not even parked: the broker's dead-letter queue keeps it rather than lose it
+            log.exception("%s could not park %s: rejected into the dead-letter queue", self.name, incoming.message_id)
             await incoming.reject(requeue=False)
             return
         await incoming.ack()

@@ -4,8 +4,9 @@ Every order's events go through one partition (by order id). Within a service's 
 partition is leased to one member at a time, which handles it in order; the members of a group
 share the partitions evenly, and a member that dies loses its leases when they expire, so
 another takes its partitions over together with what it left pending. Delivery is at least
-once: an entry is acknowledged only after its handler succeeded, a failed one is retried, and
-one that keeps failing goes to a dead-letter stream. Every handler is idempotent.
+once: an entry is acknowledged only after its handler succeeded or it was parked. A failing entry
+is retried by the consumers' retry policy, then parked in quarantine (an entry that is not a
+message at once) and acknowledged, so that its partition goes on. Every handler is idempotent.
 
 A consumer rides out a Redis restart: it backs off while Redis is away or still loading, and creates
 its group again if Redis came back without it. A Redis used this way must persist what it
@@ -29,11 +30,12 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from handlers.messages import Envelope
-from infra.messaging import decode, encode, partition_of
+from handlers.retry import RetryPolicy
+from infra.dead_letters import REDIS, Undelivered, decoded
+from infra.messaging import encode, partition_of
 from infra.supervision import Health
 
 log = logging.getLogger(__name__)
-MAX_DELIVERIES = 3
 LEASE_MS = 5000
 
 Entry = tuple[bytes, dict[bytes, bytes]]
@@ -54,7 +56,6 @@ class RedisStreams:
         self.client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10)
         self.namespace = namespace
         self.partitions = partitions
-        self.dead_letters = f"{namespace}:dead-letters"
 
     def stream(self, partition: int) -> str:
         return f"{self.namespace}:events:{partition}"
@@ -89,10 +90,14 @@ class RedisConsumer:
         handle: Callable[[Envelope], None],
         claim_idle_ms: int,
         wants: Callable[[Envelope], bool] = lambda message: True,
+        policy: RetryPolicy | None = None,
+        park: Callable[[Undelivered], object] | None = None,
     ) -> None:
         self.streams = streams
         self.group = group
         self.handle = handle
+        self.policy = policy or RetryPolicy()
+        self.park = park  # None: what keeps failing stays pending, and is tried again when reclaimed
         self.wants = wants  # every group reads every event: the others are acknowledged on the spot
         self.claim_idle_ms = claim_idle_ms
         self.name = f"redis:{group}"
@@ -167,8 +172,9 @@ class RedisConsumer:
             await self._handle_in_order(partition, await self._reclaimed(partition, idle), thread)
 
     async def _handle_in_order(self, partition: int, entries: list[Entry], thread: Executor) -> None:
-        """Handles a partition's entries in order; one that fails holds back the rest until it is retried.
-        Those handled are acknowledged together afterwards (one XACK, not one per entry)."""
+        """Handles a partition's entries in order. One that keeps failing is parked and acknowledged like the
+        others; only one that could not be parked either holds back the rest, until it is reclaimed. Those
+        handled are acknowledged together afterwards (one XACK, not one per entry)."""
         handled = []
         for entry_id, fields in entries:
             if not await self._process(partition, entry_id, fields, thread):
@@ -233,19 +239,37 @@ class RedisConsumer:
         return [(entry_id, fields) for entry_id, fields in entries if fields]
 
     async def _process(self, partition: int, entry_id: bytes, fields: dict[bytes, bytes], thread: Executor) -> bool:
-        """Handles one entry (True: to acknowledge); False if it stays pending, to be reclaimed and retried."""
-        client, stream = self.streams.client, self.streams.stream(partition)
+        """Handles one entry, retrying it, and parks it if it keeps failing: True, to acknowledge. False only if
+        it could not be parked either: it stays pending, to be reclaimed and tried again."""
+        loop = asyncio.get_running_loop()
+        body = fields.get(b"envelope")
+        message = None
         try:
-            message = decode(fields[b"envelope"])
+            message = decoded(body)
             if self.wants(message):
-                await asyncio.get_running_loop().run_in_executor(thread, self.handle, message)
-        except Exception:  # retried after claim_idle_ms; dead-lettered if it keeps failing
-            log.exception("%s failed on %s entry %s", self.name, stream, entry_id)
-            if await self._deliveries(stream, entry_id) < MAX_DELIVERIES:
-                return False
-            await client.xadd(self.streams.dead_letters, {**fields, b"group": self.group.encode()})
+                handled = message
+                await self.policy.call_async(lambda: loop.run_in_executor(thread, self.handle, handled))
+        except Exception as error:  # it kept failing, or it is not a message at all: park it and go on
+            attempts = self.policy.attempts_for(error)
+            if message is None:
+                undelivered = Undelivered(self.name, REDIS, body or _raw(fields), error, attempts)
+            else:
+                undelivered = Undelivered(self.name, REDIS, body or b"", error, attempts, message)
+            return await self._park(undelivered, self.streams.stream(partition), entry_id, thread)
         return True
 
-    async def _deliveries(self, stream: str, entry_id: bytes) -> int:
-        pending = await self.streams.client.xpending_range(stream, self.group, min=entry_id, max=entry_id, count=1)
-        return int(pending[0]["times_delivered"]) if pending else MAX_DELIVERIES
+    async def _park(self, undelivered: Undelivered, stream: str, entry_id: bytes, thread: Executor) -> bool:
+        if self.park is None:
+            log.error("%s: %s entry %s keeps failing and there is no quarantine", self.name, stream, entry_id)
+            return False
+        try:
+            await asyncio.get_running_loop().run_in_executor(thread, self.park, undelivered)
+        except Exception:  # the quarantine is out of reach too: leave it pending, reclaimed later
+            log.exception("%s could not park %s entry %s; it stays pending", self.name, stream, entry_id)
+            return False
+        return True
+
+
+def _raw(fields: dict[bytes, bytes]) -> bytes:
+    """An entry without an envelope, kept whole: its fields, as readable as they are."""
+    return b"; ".join(key + b"=" + value for key, value in fields.items())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,9 +23,11 @@ from sqlalchemy import JSON, Column, Connection, Engine, MetaData, Table, Text, 
 
 from infra.messaging import read_log
 from infra.readstore import PROJECTOR, Positions, hold_read_models
+from infra.workers import apply_isolated
 from projections.catalog import PROJECTIONS
 from projections.projection import Projection
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (events replayed, events expected)
 BATCH = 500
 _TEMPORARY = {"postgresql": "pg_temp", "sqlite": "temp"}
@@ -149,7 +152,10 @@ class _Aside:
         merged = heapq.merge(*logs, key=lambda record: (record.occurred_at, record.source, record.position))
         while batch := list(itertools.islice(merged, BATCH)):
             for projection in self.projections:
-                projection.apply(self.connection, batch)
+                for record, error in apply_isolated(self.connection, projection, batch):  # as the projector does
+                    log.warning(
+                        "replay: %s cannot apply %s %s: %r", projection.name, record.type, record.message_id, error
+                    )
             self.reached.update({record.source: record.position for record in batch})
             self.applied += len(batch)
             progress(self.applied, expected)

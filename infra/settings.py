@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     step_timeout_seconds: float = Field(default=5.0, gt=0)
     retry_attempts: int = Field(default=3, ge=1)
     retry_backoff_seconds: float = Field(default=0.2, ge=0)
+    delivery_attempts: int = Field(
+        default=5, ge=1, le=100, description="tries of a message's handler before the message is parked"
+    )
+    delivery_backoff_seconds: float = Field(
+        default=0.1, ge=0, le=60, description="wait after a message's first failed try, doubled after each next one"
+    )
+    delivery_max_backoff_seconds: float = Field(default=1.0, ge=0, le=600, description="the longest wait between tries")
     poll_interval_seconds: float = Field(
         default=0.05, gt=0, description="how often a waiting request looks at the read models again"
     )

@@ -14,16 +14,17 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine
-from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from handlers.messages import Envelope, iso
+from handlers.retry import MalformedMessageError, RetryPolicy
 from handlers.service import Service
+from infra.dead_letters import LOG, DeadLetters, Undelivered, describe
 from infra.messaging import to_message, to_record
-from infra.readstore import Positions, hold_read_models
+from infra.readstore import PROJECTOR, Positions, hold_read_models
 from infra.supervision import Health, is_outage
 from projections import queries
 from projections.projection import Projection
@@ -98,12 +99,14 @@ class LogReader:
 
 @dataclass
 class Consumer:
-    """A consumer group: hands each message to its handler, then records how far it got."""
+    """A consumer group: hands each message to its handler, then records how far it got. A message that
+    keeps failing is parked (and its saga marked STUCK), and the group goes on with the next one."""
 
     reader: LogReader
     handle: Callable[[Envelope], None]
     accept: Callable[[Envelope], bool] = lambda record: True
-    attempts: int = 3
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    park: Callable[[Undelivered], object] | None = None
 
     @property
     def name(self) -> str:
@@ -113,44 +116,110 @@ class Consumer:
         records, reached = self.reader.read()
         for record in records:
             if self.accept(record):
-                self._deliver(to_message(record))
+                self._deliver(record)
         if records:
             self.reader.positions.advance(self.name, reached)
         return len(records)
 
-    def _deliver(self, message: Envelope) -> None:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.attempts), wait=wait_exponential(multiplier=0.05), reraise=True
-        )
+    def _deliver(self, record: Envelope) -> None:
         try:
-            retrying(self.handle, message)
-        except Exception:  # a poison message must not stop the group: log it loudly and move on
-            log.exception(
-                "%s gave up on %s %s (order %s)", self.name, message.type, message.message_id, message.order_id
-            )
+            message = to_message(record)
+        except (KeyError, TypeError) as error:
+            malformed = MalformedMessageError(f"{record.type} without the fields of a command: {error!r}")
+            self._park(Undelivered.of(self.name, LOG, record, malformed, 1))
+            return
+        try:
+            self.policy.call(lambda: self.handle(message))
+        except Exception as error:  # it kept failing, or never can work: park it, go on with the next one
+            self._park(Undelivered.of(self.name, LOG, message, error, self.policy.attempts_for(error)))
+
+    def _park(self, undelivered: Undelivered) -> None:
+        if self.park is None:  # nowhere to park it: the group stops here rather than lose it
+            raise undelivered.error
+        self.park(undelivered)
 
 
 @dataclass
 class Projector:
-    """Applies every projection to a batch of events and records the positions in the same transaction."""
+    """Applies every projection to a batch of events and records the positions in the same transaction.
+
+    An event that a projection cannot apply does not hold the read models back: when a batch fails,
+    each projection applies it again in a savepoint, and one that fails applies it event by event;
+    an event that fails even alone is parked for that projection, and the others still get it."""
 
     reader: LogReader
     engine: Engine
     projections: Sequence[Projection]
+    dead_letters: DeadLetters | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
     def name(self) -> str:
         return self.reader.consumer
 
     def step(self) -> int:
+        return self.policy.call(self._project_or_isolate)  # what is retried here is the database going away
+
+    def _project_or_isolate(self) -> int:
+        try:
+            return self._project(isolating=False)
+        except Exception as error:
+            if self.dead_letters is None or is_outage(error):
+                raise
+            log.warning("projector: a batch failed; applying it in savepoints to set aside what fails", exc_info=True)
+            return self._project(isolating=True)
+
+    def _project(self, *, isolating: bool) -> int:
         with self.engine.begin() as connection:
             hold_read_models(connection)  # each batch is applied once, from positions no one moves meanwhile
             records, reached = self.reader.read(connection)
             for projection in self.projections:
-                projection.apply(connection, records)
+                if isolating:
+                    self._apply_isolated(connection, projection, records)
+                else:
+                    projection.apply(connection, records)
             if records:
                 self.reader.positions.save(connection, self.name, reached)
         return len(records)
+
+    def _apply_isolated(self, connection: Connection, projection: Projection, records: list[Envelope]) -> None:
+        for record, error in apply_isolated(connection, projection, records):
+            if self.dead_letters is not None:
+                undelivered = Undelivered.of(f"{PROJECTOR}:{projection.name}", LOG, record, error, 1)
+                dead_letter_id = self.dead_letters.add(undelivered, connection)
+                log.error(
+                    "projection %s parked %s %s (order %s) as dead letter %d: %s",
+                    projection.name,
+                    record.type,
+                    record.message_id,
+                    record.order_id,
+                    dead_letter_id,
+                    describe(error),
+                )
+
+
+def apply_isolated(
+    connection: Connection, projection: Projection, records: Sequence[Envelope]
+) -> list[tuple[Envelope, Exception]]:
+    """Applies the batch in a savepoint, or, if that fails, each event in one of its own: the events the
+    projection could not apply even alone, with why (the others are applied)."""
+    if _failure(connection, projection, records) is None:
+        return []
+    failed = [(record, _failure(connection, projection, [record])) for record in records]
+    return [(record, error) for record, error in failed if error is not None]
+
+
+def _failure(connection: Connection, projection: Projection, records: Sequence[Envelope]) -> Exception | None:
+    """Applies ``records`` in a savepoint; the error that rolled it back, if any. The database going away
+    is not the events' fault: that is raised."""
+    try:
+        with connection.begin_nested():
+            projection.apply(connection, records)
+    except Exception as error:  # this projection cannot take these events: the caller narrows it down
+        if is_outage(error):
+            raise
+        return error
+    return None
 
 
 @dataclass

@@ -1,12 +1,15 @@
 """``saga_instances``: the orchestrator's state machine as it moved, and the same view of a
-choreography derived from what the services did (there is no controller to ask)."""
+choreography derived from what the services did (there is no controller to ask).
+
+A saga one of whose messages was parked shows as STUCK, with the reason, until it moves on or an
+operator intervenes; both show in its history."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from domain.common import SagaMode
-from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FINISHING, STARTED, OrderSaga
+from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FINISHING, STARTED, STUCK, OrderSaga
 from handlers.messages import Envelope, iso
 from projections.projection import Change, Fold, Projection, Row, Rows, order_of
 from projections.tables import saga_instances
@@ -18,6 +21,9 @@ COMPLETED = "COMPLETED"
 FAILED = "FAILED"
 _STEP_KINDS = {**{s.name: "finishing" for s in FINISHING}, **{s.name: "compensation" for s in COMPENSATIONS}}
 
+SAGA_STUCK = "SagaStuck"
+SAGA_INTERVENED = "SagaIntervened"
+_MARKS = frozenset({SAGA_STUCK, SAGA_INTERVENED})
 _FAILURES = frozenset({"StockUnavailable", "PaymentFailed", "ShippingFailed", "OrderCancelled"})
 _STOCK_SETTLED = frozenset({"StockReleased", "ReservationVoided", "StockUnavailable"})
 _PAYMENT_SETTLED = frozenset({"PaymentRefunded", "PaymentVoided", "PaymentFailed"})
@@ -79,6 +85,7 @@ def saga_started(saga: dict[str, Any] | None, record: Envelope) -> dict[str, Any
 
 
 def _state_changed(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
+    _unstuck(saga)
     if p["state"] == COMPENSATION_STARTED:
         for step in saga["steps"]:
             if step["status"] in ("IN_PROGRESS", "TIMED_OUT"):
@@ -111,6 +118,7 @@ def _dispatched(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
 
 def _settled(status: str) -> Any:
     def change(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
+        _unstuck(saga)
         _step(saga, p["step"]).update(status=status, endedAt=at, **({"reason": p["reason"]} if "reason" in p else {}))
         saga["due_at"] = None
         if saga["current_step"] == p["step"]:
@@ -124,6 +132,33 @@ def _timed_out(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
     saga["due_at"] = iso(p["retry_at"])
 
 
+def _stuck(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
+    """Shows STUCK and why; what it showed before is kept in the entry, for when it moves on."""
+    was = _last_stuck(saga)["was"] if saga["status"] == STUCK else [saga["status"], saga["reason"]]
+    saga["history"].append({"state": STUCK, "at": at, "reason": p["reason"], "was": was})
+    saga.update(status=STUCK, reason=p["reason"], due_at=None)
+
+
+def _unstuck(saga: dict[str, Any]) -> None:
+    if saga["status"] == STUCK:
+        saga["status"], saga["reason"] = _last_stuck(saga)["was"]
+
+
+def _last_stuck(saga: dict[str, Any]) -> dict[str, Any]:
+    return next(entry for entry in reversed(saga["history"]) if entry["state"] == STUCK)
+
+
+def _intervened(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
+    _unstuck(saga)
+    saga["history"].append({"state": saga["status"], "at": at, "reason": _intervention(p)})
+    if p["deadline"] is not None:
+        saga["due_at"] = iso(p["deadline"])
+
+
+def _intervention(p: dict[str, Any]) -> str:
+    return f"{p['action']} by operator: {p['reason']}"
+
+
 def choreography_event(saga: dict[str, Any] | None, record: Envelope) -> dict[str, Any] | None:
     """Adds the event to the saga's steps, then derives the rest from the steps in time order, so that
     the row is the same whichever service's event the projector happened to read first."""
@@ -135,23 +170,40 @@ def choreography_event(saga: dict[str, Any] | None, record: Envelope) -> dict[st
     step = {"service": record.source, "event": record.type, "at": iso(record.occurred_at)}
     if record.payload.get("reason") and record.type in _FAILURES:
         step["reason"] = f"{record.type}: {record.payload['reason']}"
+    if record.type in _MARKS:
+        p = record.payload
+        step["note"] = _intervention(p) if record.type == SAGA_INTERVENED else p["reason"]
     steps = sorted([*saga["steps"], step], key=lambda s: (s["at"], s["service"], s["event"]))
-    status, history, facts = STARTED, [{"state": STARTED, "at": steps[0]["at"]}], set()
-    for earlier in steps:
-        facts.add(earlier["event"])
-        if (now := _choreography_status(facts)) != status:
-            status = now
-            history.append({"state": status, "at": earlier["at"]})
-    saga.update(
-        steps=steps,
-        facts=sorted(facts),
-        status=status,
-        history=history,
-        current_step=steps[-1]["event"],
-        reason=next((s["reason"] for s in steps if "reason" in s), None),
-        created_at=steps[0]["at"],
-    )
+    saga.update(steps=steps, created_at=steps[0]["at"], **_choreography_derived(steps))
     return saga
+
+
+def _choreography_derived(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Status, history and the rest, from the services' events in time order. A STUCK mark shows until an
+    operator intervenes or the saga is over."""
+    status, history, facts, stuck = STARTED, [{"state": STARTED, "at": steps[0]["at"]}], set(), None
+    for step in steps:
+        if step["event"] == SAGA_STUCK:
+            stuck = step["note"]
+        elif step["event"] == SAGA_INTERVENED:
+            stuck = None
+        else:
+            facts.add(step["event"])
+        underlying = _choreography_status(facts)
+        shown = STUCK if stuck and underlying not in (COMPLETED, FAILED) else underlying
+        if step["event"] == SAGA_INTERVENED or (step["event"] == SAGA_STUCK and shown == STUCK):
+            history.append({"state": shown, "at": step["at"], "reason": step["note"]})
+        elif shown != status:
+            history.append({"state": shown, "at": step["at"]})
+        status = shown
+    failure = next((s["reason"] for s in steps if "reason" in s), None)
+    return {
+        "facts": sorted(facts),
+        "status": status,
+        "history": history,
+        "current_step": next((s["event"] for s in reversed(steps) if s["event"] not in _MARKS), None),
+        "reason": stuck if status == STUCK else failure,
+    }
 
 
 def _choreography_status(facts: set[str]) -> str:
@@ -162,8 +214,21 @@ def _choreography_status(facts: set[str]) -> str:
     return COMPENSATING if facts & _FAILURES else STARTED
 
 
+def _either(orchestrated: Fold) -> Fold:
+    """For the events both styles record (the order's in choreography, the saga's in orchestration)."""
+
+    def fold(saga: dict[str, Any] | None, record: Envelope) -> dict[str, Any] | None:
+        if record.saga_mode == SagaMode.CHOREOGRAPHY.value:
+            return choreography_event(saga, record)
+        return orchestrated(saga, record)
+
+    return fold
+
+
 FOLDS: dict[str, Fold] = {
     **{event_type: choreography_event for event_type in CHOREOGRAPHY_EVENTS},
+    SAGA_STUCK: _either(_orchestrated(_stuck)),
+    SAGA_INTERVENED: _either(_orchestrated(_intervened)),
     "SagaStarted": saga_started,
     "SagaStateChanged": _orchestrated(_state_changed),
     "CommandDispatched": _orchestrated(_dispatched),

@@ -19,6 +19,8 @@ TIMINGS = {
     "poll_interval_seconds": 0.02,
     "tick_interval_seconds": 0.05,
     "redis_claim_idle_ms": 500,
+    "delivery_backoff_seconds": 0.01,
+    "delivery_max_backoff_seconds": 0.05,
 }
 
 

@@ -31,7 +31,7 @@ from tests.integration.scenario import (
     step_of,
     time_out_every_attempt,
 )
-from tests.support import eventually
+from tests.support import ADMIN, eventually
 
 STEP_TIMEOUT = TIMINGS["step_timeout_seconds"]
 SERVICES = ("orders", "inventory", "payments", "shipping", "orchestrator")
@@ -180,28 +180,35 @@ class ExplodingGateway:
         raise RuntimeError("the payment gateway's client library has a bug")
 
 
-async def test_a_poison_command_is_dead_lettered_and_its_saga_compensates(settings: Settings) -> None:
+async def test_a_poison_command_is_parked_and_its_saga_waits_stuck_until_an_operator_compensates_it(
+    settings: Settings,
+) -> None:
     def break_the_gateway(runtime: Runtime) -> None:
         runtime.services.payments.gateway = ExplodingGateway()
 
     async with running(settings, break_the_gateway) as (runtime, http):
-        with frozen_clock(runtime) as clock:
-            order_id = await place(http, "orchestration", "customer-001", "book-123")
-            await time_out_every_attempt(
-                http,
-                clock,
-                order_id,
-                "process_payment",
-                STEP_TIMEOUT,
-                while_in_flight=lambda attempt: eventually(lambda: _dead_letters_reach(runtime, attempt)),
-            )
-            saga = await settled_saga(http, order_id)
+        order_id = await place(http, "orchestration", "customer-001", "book-123")
+        await eventually(lambda: _saga_status_is(http, order_id, "STUCK"))
+        listed = await http.get("/admin/dead-letters", params={"orderId": order_id}, headers=ADMIN)
+        (parked,) = listed.json()["items"]
+        assert (parked["consumer"], parked["messageType"], parked["attempts"]) == (
+            "rabbitmq:commands.payments",
+            "ProcessPayment",
+            settings.delivery_attempts,
+        )
+        await drained(runtime)  # acknowledged once parked: nothing waits in the queue behind it
+
+        response = await http.post(
+            f"/admin/sagas/{order_id}/compensate", json={"reason": "gateway broken"}, headers=ADMIN
+        )
+        assert response.status_code == 202, response.text
+        saga = await settled_saga(http, order_id)
 
         assert states(saga)[-2:] == ["COMPENSATION_STARTED", "FAILED"]
         assert compensations(saga) == ["refund_payment", "release_stock", "cancel_order"]
         assert (await get(http, f"/orders/{order_id}"))["status"] == "CANCELLED"
         assert (await get(http, "/customers/customer-001"))["creditAvailable"] == 100_000
-        assert await _dead_letters_reach(runtime, 3)
+        assert await _broker_dead_letters(runtime) == 0  # parked in quarantine, not in the broker's queue
 
 
 async def test_a_stopped_service_makes_the_step_time_out_three_times_then_compensation_waits_for_its_return(
@@ -255,12 +262,17 @@ def _relays_caught_up(runtime: Runtime, heads: dict[str, int]) -> bool:
     return reached == heads
 
 
-async def _dead_letters_reach(runtime: Runtime, count: int) -> bool:
+async def _broker_dead_letters(runtime: Runtime) -> int:
     rabbit = runtime.brokers.rabbitmq
     assert rabbit is not None
     channel = await rabbit.connection.channel()  # type: ignore[union-attr]
     try:
         queue = await channel.declare_queue(rabbit.queue_name("dead-letters"), passive=True)
-        return queue.declaration_result.message_count >= count
+        return int(queue.declaration_result.message_count or 0)
     finally:
         await channel.close()
+
+
+async def _saga_status_is(http: httpx.AsyncClient, order_id: str, status: str) -> bool:
+    response = await http.get(f"/sagas/{order_id}")
+    return response.status_code == 200 and response.json()["status"] == status

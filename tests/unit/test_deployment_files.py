@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import pytest
 from sqlalchemy.pool import QueuePool
 
-from infra.bootstrap import SERVICE_NAMES
+from infra.bootstrap import SERVICE_NAMES, stores_kept
 from infra.eventstore import service_env
 from infra.readstore import create_read_engine
 from infra.settings import Settings
@@ -190,9 +190,9 @@ def settings_of(service: dict[str, Any]) -> Settings:
 
 
 def connections_at_worst(settings: Settings, container: str) -> int:
-    """What one process can open: its event-store pools full (a worker keeps only its own service's), and its
-    read-model pool full."""
-    stores = (container,) if container in SERVICE_NAMES else SERVICE_NAMES
+    """What one process can open: its event-store pools full (a worker keeps only its own service's, and
+    payments the catalogue's too), and its read-model pool full."""
+    stores = stores_kept(frozenset({container})) if container in SERVICE_NAMES else SERVICE_NAMES
     event_stores = sum(
         int(env["POSTGRES_POOL_SIZE"]) + int(env["POSTGRES_MAX_OVERFLOW"])
         for env in (service_env(settings, name) for name in stores)
