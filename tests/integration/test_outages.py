@@ -170,13 +170,14 @@ async def assert_nothing_lost_or_doubled(runtime: Runtime, http: httpx.AsyncClie
 
 
 async def parked(runtime: Runtime) -> int:
-    """How many messages the brokers dead-lettered."""
-    redis, rabbitmq = runtime.brokers.redis, runtime.brokers.rabbitmq
-    assert redis is not None and rabbitmq is not None and rabbitmq.connection is not None
+    """How many messages the consumers parked, and what RabbitMQ dead-lettered because it could not be parked."""
+    rabbitmq = runtime.brokers.rabbitmq
+    assert rabbitmq is not None and rabbitmq.connection is not None
+    _, in_quarantine = await asyncio.to_thread(runtime.quarantine.store.page, None, None, None, 1, 0)
     channel = await rabbitmq.connection.channel()
     try:
         queue = await channel.declare_queue(rabbitmq.queue_name("dead-letters"), passive=True)
-        return int(await redis.client.xlen(redis.dead_letters)) + queue.declaration_result.message_count
+        return in_quarantine + queue.declaration_result.message_count
     finally:
         await channel.close()
 
