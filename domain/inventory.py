@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from uuid import UUID
+
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import DomainError, NotFoundError, stable_id
@@ -27,7 +29,7 @@ class Book(Aggregate):
     """The stock ledger of one title: every movement of copies between available, reserved and sold."""
 
     @staticmethod
-    def create_id(book_id: str) -> object:
+    def create_id(book_id: str) -> UUID:
         return stable_id("books", book_id)
 
     @event("BookCatalogued")
@@ -94,7 +96,7 @@ class Reservation(Participant):
         reason: str
 
     @staticmethod
-    def create_id(order_id: str) -> object:
+    def create_id(order_id: str) -> UUID:
         return stable_id("reservations", order_id)
 
     def __init__(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from uuid import UUID
+
 from eventsourcing.domain import event
 
 from domain.common import ConflictError, NotFoundError, stable_id
@@ -28,7 +30,7 @@ class Order(Participant):
     operators' interventions are recorded. Its status stays PENDING, COMPLETED or CANCELLED."""
 
     @staticmethod
-    def create_id(order_id: str) -> object:
+    def create_id(order_id: str) -> UUID:
         return stable_id("orders", order_id)
 
     @event("OrderCreated")

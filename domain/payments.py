@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from uuid import UUID
+
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import DomainError, NotFoundError, PaymentMethod, stable_id
@@ -37,7 +39,7 @@ class Account(Aggregate):
     """A customer's means of payment: the credit still available on the card and the e-money wallet."""
 
     @staticmethod
-    def create_id(customer_id: str) -> object:
+    def create_id(customer_id: str) -> UUID:
         return stable_id("accounts", customer_id)
 
     @event("AccountOpened")
@@ -101,7 +103,7 @@ class Payment(Participant):
         reason: str
 
     @staticmethod
-    def create_id(order_id: str) -> object:
+    def create_id(order_id: str) -> UUID:
         return stable_id("payments", order_id)
 
     def __init__(

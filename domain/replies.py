@@ -7,7 +7,7 @@ without another one the saga would compensate an order whose steps all succeeded
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -17,6 +17,9 @@ class Participant(Aggregate):
     commands (by message id) it already answered again, so that a redelivered one is not answered twice."""
 
     answered = frozenset[str]()  # not an annotation: annotated fields would make an __init__ of their own
+    if TYPE_CHECKING:  # the same reason: declared for the type checker only, set by each subclass
+        order_id: str
+        saga_mode: str
 
     def answer_again(self, command_id: str, reply_type: str, reply: dict[str, Any]) -> None:
         """Repeats a recorded outcome (``reply_type`` with its ``reply`` payload) for ``command_id``, once."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -158,14 +159,15 @@ class Timing:
     max_backoff: timedelta = timedelta(seconds=30)
 
     def backoff(self, attempt: int) -> timedelta:
-        return min(self.retry_backoff * 2 ** (attempt - 1), self.max_backoff)
+        factor: float = 2 ** (attempt - 1)
+        return min(self.retry_backoff * factor, self.max_backoff)
 
 
 class OrderSaga(Aggregate):
     """The Saga Orchestrator's record of one order's workflow."""
 
     @staticmethod
-    def create_id(order_id: str) -> object:
+    def create_id(order_id: str) -> UUID:
         return stable_id("sagas", order_id)
 
     @classmethod
@@ -292,7 +294,7 @@ class OrderSaga(Aggregate):
     def _compensate(self, reason: str, in_doubt: Step | None) -> None:
         """Undoes the completed steps in reverse order, and the step whose outcome is unknown first."""
         undo = [*self.completed, *([in_doubt.name] if in_doubt else [])]
-        plan = [STEPS[name].compensation for name in reversed(undo) if STEPS[name].compensation]
+        plan = [step.compensation for step in (STEPS[name] for name in reversed(undo)) if step.compensation]
         self._state_changed(self.order_id, COMPENSATION_STARTED, reason, plan)
 
     def _dispatch(self, step: Step, attempt: int, now: datetime, timing: Timing) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from uuid import UUID
+
 from eventsourcing.domain import event
 
 from domain.common import stable_id
@@ -25,7 +27,7 @@ class Shipment(Participant):
     """
 
     @staticmethod
-    def create_id(order_id: str) -> object:
+    def create_id(order_id: str) -> UUID:
         return stable_id("shipments", order_id)
 
     @classmethod

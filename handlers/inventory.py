@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import MutableOrImmutableAggregate
 
 from domain.inventory import RESERVED, Book, BookNotFoundError, Reservation
 from handlers.ports import FaultInjector, raise_injected_fault
@@ -12,7 +12,7 @@ from handlers.service import Service, retry_on_conflict
 class InventoryService(Service):
     name = "inventory"
     fault_key = "inventory"
-    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {Book: 50}
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Book: 50}
 
     def __init__(self, faults: FaultInjector, env: dict[str, str] | None = None) -> None:
         super().__init__(env)

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, uuid4, uuid5
 
+from eventsourcing.domain import DomainEvent
+
 from domain.commands import CreateOrder
 from domain.common import ConflictError, InvalidRequestError, SagaMode
 from domain.orders import Order, OrderAlreadyFinalError, OrderNotFoundError
@@ -131,7 +133,8 @@ def order_as_of(services: Services, order_id: str, moment: int | datetime) -> di
     aggregate_id = Order.create_id(order_id)
     if isinstance(moment, datetime):
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        versions = [e.originator_version for e in services.orders.events.get(aggregate_id) if e.timestamp <= moment]
+        events = services.orders.events.get(aggregate_id)
+        versions = [e.originator_version for e in events if isinstance(e, DomainEvent) and e.timestamp <= moment]
         if not versions:
             return None
         moment = versions[-1]

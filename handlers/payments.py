@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import MutableOrImmutableAggregate
 
 from domain.inventory import BookNotFoundError
 from domain.payments import COMPLETED, Account, CustomerNotFoundError, InsufficientFundsError, Payment
@@ -24,7 +24,7 @@ def catalogue_price(inventory: InventoryService, book_id: str) -> int | None:
 class PaymentsService(Service):
     name = "payments"
     fault_key = "payment"
-    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {Account: 50}
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Account: 50}
 
     def __init__(self, faults: FaultInjector, gateway: PaymentGateway, env: dict[str, str] | None = None) -> None:
         super().__init__(env)

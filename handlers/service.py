@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -10,11 +10,12 @@ from eventsourcing.persistence import IntegrityError, Recording
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 A = TypeVar("A", bound=Aggregate)
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 SavedListener = Callable[[str, list[Recording[UUID]]], None]
 
-retry_on_conflict: Callable[[F], F] = retry(
+retry_on_conflict: Callable[[Callable[P, R]], Callable[P, R]] = retry(
     retry=retry_if_exception_type(IntegrityError),
     stop=stop_after_attempt(20),
     wait=wait_random_exponential(multiplier=0.002, max=0.1),
@@ -30,10 +31,10 @@ class Service(Application[UUID]):
         super().__init__(env)
         self.saved_listeners: list[SavedListener] = []
 
-    def find(self, aggregate_id: Any, kind: type[A], version: int | None = None) -> A | None:
+    def find(self, aggregate_id: UUID, kind: type[A], version: int | None = None) -> A | None:
         """The aggregate as it stands (or as it stood at ``version``), or None if there is no such aggregate."""
         try:
-            aggregate = self.repository.get(aggregate_id, version=version)
+            aggregate: Aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             return None
         assert isinstance(aggregate, kind)

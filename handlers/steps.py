@@ -67,7 +67,11 @@ def answered_before(services: Services, command: Envelope) -> bool:
     or from an earlier attempt, and its reply is in the log already: nothing more is said."""
     service = services.by_name()[str(command.target)]
     kind = PARTICIPANTS[str(command.target)]
-    outcomes = [e for e in service.events.get(kind.create_id(command.order_id)) if _name(e) in OUTCOMES[command.type]]
+    outcomes = [
+        e
+        for e in service.events.get(kind.create_id(command.order_id))
+        if isinstance(e, DomainEvent) and _name(e) in OUTCOMES[command.type]
+    ]
     if not outcomes:
         return False
     if outcomes[-1].timestamp < command.occurred_at:

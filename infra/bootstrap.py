@@ -8,7 +8,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -92,7 +92,7 @@ class Runtime:
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cloudmart")
         self._tasks = [asyncio.create_task(self._supervised(worker), name=worker.name) for worker in self.workers]
 
-    def _supervised(self, worker: Runnable) -> Awaitable[None]:
+    def _supervised(self, worker: Runnable) -> Coroutine[None, None, None]:
         return supervise(worker.name, lambda: worker.run(self._stopping, self._threads), worker.health, self._stopping)
 
     @property
@@ -399,5 +399,5 @@ def role_of(worker_name: str) -> str:
     return special.get(worker_name) or worker_name.split(":")[-1].split(".")[-1]
 
 
-def _bind(handler: Callable[[Services, object], None], services: Services) -> Callable[[object], None]:
+def _bind(handler: Callable[[Services, T], None], services: Services) -> Callable[[T], None]:
     return lambda message: handler(services, message)

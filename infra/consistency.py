@@ -122,7 +122,9 @@ def _orders_and_shipments(state: _State) -> list[Violation]:
         shipped = shipment is not None and shipment.status == shipping.ARRANGED and bool(shipment.tracking_number)
         if order.status == orders.PENDING:
             violations.append(Violation("one final state", "order still PENDING", [order_id]))
-        elif order.status == orders.COMPLETED and not (charged and shipped and payment.amount == order.total_amount):
+        elif order.status == orders.COMPLETED and not (
+            charged and shipped and payment is not None and payment.amount == order.total_amount
+        ):
             violations.append(
                 Violation("completed orders are paid and shipped", "missing charge or shipment", [order_id])
             )
@@ -149,7 +151,8 @@ def _compensation_order(services: Services, state: _State) -> list[Violation]:
         if saga.state != SAGA_FAILED:
             continue
         events = services.orchestrator.events.get(saga.id)
-        undone = [undoes[e.step] for e in events if type(e).__name__ == "StepSucceeded" and e.step in undoes]
+        succeeded = [vars(e)["step"] for e in events if type(e).__name__ == "StepSucceeded"]
+        undone = [undoes[step] for step in succeeded if step in undoes]
         in_reverse = undone == sorted(undone, key=forward.index, reverse=True) and len(set(undone)) == len(undone)
         if not in_reverse or not {name for name in saga.completed if STEPS[name].compensation} <= set(undone):
             wrong.append(saga.order_id)

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import Notification
 
 from handlers.messages import Envelope, iso, plain
@@ -23,6 +24,8 @@ REPLY_REPEATED = "ReplyRepeated"
 def to_record(source: Application[UUID], notification: Notification) -> Envelope:
     """A stored event as a record: what happened, where and when, with its plain payload."""
     event = source.mapper.to_domain_event(notification)
+    if not isinstance(event, DomainEvent):
+        raise TypeError(f"{source.name} stored {type(event).__name__}, which is not a domain event")
     payload = {key: value for key, value in vars(event).items() if key not in _METADATA}
     return Envelope(
         message_id=f"{source.name}:{notification.id}",

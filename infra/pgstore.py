@@ -41,7 +41,8 @@ class EventsTableRecorder(PostgresApplicationRecorder):
         BEGIN … COMMIT without waiting for us: the lock is held for the server's work alone.
         """
         if self.datastore.enable_db_functions or not stored_events:
-            return super().insert_events(stored_events, **kwargs)
+            inserted: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return inserted
         with self.datastore.get_connection() as conn:
             try:
                 with conn.cursor() as control, conn.cursor() as curs:

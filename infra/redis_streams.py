@@ -28,6 +28,7 @@ from concurrent.futures import Executor
 
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
+from redis.typing import KeyT, StreamIdT
 
 from handlers.messages import Envelope
 from handlers.retry import RetryPolicy
@@ -220,12 +221,15 @@ class RedisConsumer:
         return int(name.rsplit(":", 1)[1])
 
     async def _new_entries(self) -> list[tuple[bytes, list[Entry]]]:
-        streams = {self.streams.stream(partition): ">" for partition in sorted(self.owned - self.stalled)}
+        streams: dict[KeyT, StreamIdT] = {
+            self.streams.stream(partition): ">" for partition in sorted(self.owned - self.stalled)
+        }
         if not streams:
             await asyncio.sleep(0.1)
             return []
         answer = await self.streams.client.xreadgroup(self.group, self.member, streams, count=50, block=100)
-        return list(answer or [])
+        # redis types the answer of both protocols; this client speaks RESP2, whose answer is [stream, entries] pairs
+        return list(answer or [])  # type: ignore[arg-type]
 
     async def _reclaimed(self, partition: int, min_idle_ms: int) -> list[Entry]:
         _, entries, _ = await self.streams.client.xautoclaim(

@@ -179,7 +179,7 @@ class _Aside:
                 *self.connection.execute(copy_rows.except_(live_rows)).mappings(),
             ]
             by_key = {"/".join(str(row[name]) for name in key): _order_of(live, row) for row in differing}
-            found += [Difference(live.name, k, [by_key[k]] if by_key[k] else []) for k in sorted(by_key)]
+            found += [Difference(live.name, k, [order] if order else []) for k, order in sorted(by_key.items())]
         return found
 
 
@@ -197,7 +197,7 @@ def _stored_columns(table: Table) -> list[Column[object]]:
 def _natural_key(table: Table) -> list[str]:
     if table.autoincrement_column is None:
         return [column.name for column in table.primary_key.columns]
-    unique = next(iter(sorted(table.constraints - {table.primary_key}, key=lambda c: c.name or "")), None)
+    unique = next(iter(sorted(table.constraints - {table.primary_key}, key=lambda c: str(c.name or ""))), None)
     columns = getattr(unique, "columns", None) or [column for column in table.columns if column.unique]
     return [column.name for column in columns]
 

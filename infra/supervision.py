@@ -22,7 +22,7 @@ import eventsourcing.persistence
 import psycopg
 import redis.exceptions
 import sqlalchemy.exc
-from tenacity import Retrying, retry_if_exception, stop_after_delay
+from tenacity import Retrying, retry_if_exception, stop_after_delay, stop_when_event_set
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,7 +56,8 @@ class Backoff:
     longest: float = 2.0
 
     def delay(self, failures: int) -> float:
-        return min(self.longest, self.first * 2 ** max(0, failures - 1))
+        factor: float = 2 ** max(0, failures - 1)
+        return min(self.longest, self.first * factor)
 
 
 @dataclass
@@ -125,7 +126,7 @@ def through_outages(
     retrying = Retrying(
         retry=retry_if_exception(is_outage),
         wait=lambda attempt: backoff.delay(attempt.attempt_number),
-        stop=stop_after_delay(patience) | (lambda _: halted.is_set()),
+        stop=stop_after_delay(patience) | stop_when_event_set(halted),
         reraise=True,
     )
     return lambda message: retrying.copy()(handle, message)

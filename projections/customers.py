@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from domain.common import PaymentMethod
 from handlers.messages import Envelope, iso
-from projections.projection import Change, Fold, Projection, Row, Rows, added, merged
+from projections.projection import Change, Fold, Projection, Rows, added, merged
+from projections.queries import Row
 from projections.tables import customers, notifications
 
 CUSTOMERS = Rows(customers, "customer_id")

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from handlers.messages import Envelope
-from projections.projection import Change, Fold, Projection, Row, Rows, added, merged
+from projections.projection import Change, Fold, Projection, Rows, added, merged
+from projections.queries import Row
 from projections.tables import inventory
 
 INVENTORY = Rows(inventory, "book_id")

@@ -5,7 +5,8 @@ from collections.abc import Callable
 from domain.orders import CANCELLED, COMPLETED, PENDING
 from handlers.messages import Envelope, iso
 from handlers.ordering import ORDER_FIELDS
-from projections.projection import Change, Projection, Row, Rows, merged, order_of
+from projections.projection import Change, Projection, Rows, merged, order_of
+from projections.queries import Row
 from projections.tables import orders
 
 ORDERS = Rows(orders, "id")

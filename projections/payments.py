@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from domain.payments import COMPLETED, FAILED, REFUNDED, VOIDED
 from handlers.messages import Envelope, iso
-from projections.projection import Change, Projection, Row, Rows, merged, order_of
+from projections.projection import Change, Projection, Rows, merged, order_of
+from projections.queries import Row
 from projections.tables import payments
 
 PAYMENTS = Rows(payments, "order_id")

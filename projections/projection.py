@@ -65,7 +65,9 @@ class Projection:
         keys: dict[Rows, list[Any]] = defaultdict(list)
         for change, key, _ in wanted:
             keys[change.rows].append(key)
-        found = {rows: rows.load(connection, these) for rows, these in keys.items()}
+        found: dict[Rows, dict[Any, Row | None]] = {
+            rows: dict(rows.load(connection, these)) for rows, these in keys.items()
+        }
         changed: dict[Rows, dict[Any, Row]] = defaultdict(dict)
         for change, key, record in wanted:
             row = found[change.rows][key] = change.fold(found[change.rows].get(key), record)

@@ -11,7 +11,8 @@ from typing import Any
 from domain.common import SagaMode
 from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FINISHING, STARTED, STUCK, OrderSaga
 from handlers.messages import Envelope, iso
-from projections.projection import Change, Fold, Projection, Row, Rows, order_of
+from projections.projection import Change, Fold, Projection, Rows, order_of
+from projections.queries import Row
 from projections.tables import saga_instances
 
 SAGAS = Rows(saga_instances, "order_id")

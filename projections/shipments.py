@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from domain.shipping import ABORTED, ARRANGED, CANCELLED, FAILED, WAITING
 from handlers.messages import Envelope, iso
-from projections.projection import Change, Projection, Row, Rows, merged, order_of
+from projections.projection import Change, Projection, Rows, merged, order_of
+from projections.queries import Row
 from projections.tables import shipments
 
 SHIPMENTS = Rows(shipments, "order_id")

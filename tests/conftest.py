@@ -12,6 +12,9 @@ from infra.settings import Settings
 from tests.infrastructure import borrowed_infrastructure
 from tests.support import ADMIN_TOKEN
 
+TESTS = Path(__file__).parent
+PYRAMID = ("unit", "integration", "e2e")
+
 TIMINGS = {
     "admin_token": ADMIN_TOKEN,
     "step_timeout_seconds": 2.0,
@@ -22,6 +25,14 @@ TIMINGS = {
     "delivery_backoff_seconds": 0.01,
     "delivery_max_backoff_seconds": 0.05,
 }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks every test with its layer of the pyramid, named by its directory: ``pytest -m unit``."""
+    for item in items:
+        layer = item.path.relative_to(TESTS).parts[0]
+        if layer in PYRAMID:
+            item.add_marker(layer)
 
 
 @pytest.fixture(params=["embedded", "postgres+redis+rabbitmq"])
