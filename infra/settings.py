@@ -8,6 +8,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.common import SagaMode
 
 DEV_ADMIN_TOKEN = "cloudmart-dev-admin"
+# Tokens that are public knowledge: the development default and placeholders found in examples and compose files.
+PLACEHOLDER_ADMIN_TOKENS = frozenset(
+    {DEV_ADMIN_TOKEN, "", "change-me", "changeme", "change_me", "secret", "admin", "token"}
+)
+
+
+class UnsafeAdminTokenError(RuntimeError):
+    """The admin token is public knowledge and the deployment is not a local sandbox."""
 
 
 class Settings(BaseSettings):
@@ -50,10 +58,28 @@ class Settings(BaseSettings):
     )
     tick_interval_seconds: float = Field(default=0.2, gt=0)
     seed_data: bool = True
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger request bodies are refused with 413"
+    )
 
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
+
+    def refuse_unsafe_admin_token(self) -> None:
+        if self.unsafe_admin_token:
+            raise UnsafeAdminTokenError(self.unsafe_admin_token)
+
+    @property
+    def unsafe_admin_token(self) -> str | None:
+        """Why the admin token must not be used with this configuration, or None if it may."""
+        if self.is_postgres and self.admin_token.strip().lower() in PLACEHOLDER_ADMIN_TOKENS:
+            what = "unset" if self.admin_token == DEV_ADMIN_TOKEN else "a placeholder"
+            return (
+                f"refusing to start: CLOUDMART_ADMIN_TOKEN is {what} and the database is PostgreSQL;"
+                " set it to a secret, e.g. `openssl rand -hex 32`"
+            )
+        return None
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -9,55 +10,69 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import AdminDep, RuntimeDep
+from api.errors import responses
 from api.schemas import FaultRequest, Faults, ProjectionName, Readiness, ReplayReport
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 admin = APIRouter(
     prefix="/admin",
     tags=["admin"],
     dependencies=[AdminDep],
-    responses={401: {"description": "missing or wrong bearer token"}},
+    responses=responses(401, 503),
 )
+CHANGES = responses(400, 403, 413, 422)
 
 
-@router.get("/health")
+@router.get("/health", operation_id="health")
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+@router.get("/ready", operation_id="ready", response_model=Readiness, responses={503: {"model": Readiness}})
 async def ready(runtime: RuntimeDep) -> JSONResponse:
-    """Ready when the read models, every service's event store and each configured broker answer."""
+    """Ready when the read models, every service's event store and each configured broker answer.
+    It is public (load balancers ask it), so a failure is named by its kind only; the log has the rest."""
     checks = await runtime.health()
     ok = all(value == "ok" for value in checks.values())
+    if not ok:
+        log.warning("not ready: %s", checks)
+    checks = {name: value if value == "ok" else ": ".join(value.split(": ")[:2]) for name, value in checks.items()}
     body = Readiness(status="ready" if ok else "unavailable", checks=checks).model_dump(by_alias=True)
     return JSONResponse(body, status_code=status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+)
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
 
 
-@admin.post("/faults", response_model=Faults, status_code=status.HTTP_201_CREATED)
+@admin.post(
+    "/faults", operation_id="injectFault", response_model=Faults, status_code=status.HTTP_201_CREATED, responses=CHANGES
+)
 def inject_fault(body: FaultRequest, runtime: RuntimeDep) -> Faults:
     """Makes the next ``times`` operations of ``service`` fail, or never answer."""
     runtime.faults.inject(body.service, body.fault, body.times)
     return Faults(pending=runtime.faults.pending())
 
 
-@admin.get("/faults", response_model=Faults)
+@admin.get("/faults", operation_id="listFaults", response_model=Faults)
 def list_faults(runtime: RuntimeDep) -> Faults:
     return Faults(pending=runtime.faults.pending())
 
 
-@admin.delete("/faults", response_model=Faults)
+@admin.delete("/faults", operation_id="clearFaults", response_model=Faults, responses=responses(403, 413))
 def clear_faults(runtime: RuntimeDep) -> Faults:
     runtime.faults.clear()
     return Faults(pending=runtime.faults.pending())
 
 
-@admin.post("/replay", response_model=ReplayReport)
+@admin.post("/replay", operation_id="replay", response_model=ReplayReport, responses=CHANGES)
 async def replay(
     runtime: RuntimeDep,
     projection: Annotated[list[ProjectionName], Query(description="rebuild only these (every one if none)")] = [],  # noqa: B006
