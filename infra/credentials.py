@@ -9,13 +9,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from collections import OrderedDict
 from threading import Lock
 
 from sqlalchemy import Column, Engine, MetaData, String, Table, select
 
-from infra.readstore import autocommit
+from infra.readstore import autocommit, create_read_engine, create_read_tables
+from infra.settings import Settings
+from projections import queries
 
 metadata = MetaData()
 credentials = Table(
@@ -25,6 +28,7 @@ credentials = Table(
     Column("password_hash", String(200), nullable=False),
 )
 
+PASSWORD = re.compile(r"[\x20-\x7e]{8,128}")  # HTTP Basic as browsers and FastAPI read it: ASCII
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~16 MiB and a few tens of milliseconds per hash
 VERIFIED_CACHE_SIZE = 1024
 
@@ -101,3 +105,21 @@ class CredentialStore:
         with self._reads.connect() as connection:
             statement = select(credentials.c.customer_id).where(credentials.c.customer_id == customer_id)
             return connection.scalar(statement) is not None
+
+
+def set_customer_password(settings: Settings, customer_id: str, password: str) -> str | None:
+    """Sets the password of a known customer; what is wrong instead, if anything."""
+    if not PASSWORD.fullmatch(password):
+        return "a password is 8 to 128 printable ASCII characters"
+    engine = create_read_engine(settings)
+    try:
+        create_read_tables(engine)
+        with autocommit(engine).connect() as connection:
+            if queries.customer(connection, customer_id) is None:
+                return f"customer {customer_id} not found"
+        store = CredentialStore(engine)
+        store.create_table()
+        store.set_password(customer_id, password)
+    finally:
+        engine.dispose()
+    return None
