@@ -7,11 +7,12 @@ PostgreSQL's ``bigint`` and SQLite's 64-bit ``INTEGER``.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
 PRINTABLE = r"^[^\u0000-\u001F\u007F-\u009F]*$"
 MAX_POSITION = 2**53 - 1  # event ids: far beyond any store, and exact in every JSON client
@@ -34,10 +35,17 @@ Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
 
 
+def _not_a_number(value: object) -> object:
+    """A number is a version, never a Unix time: ``asOf=0`` is a bad version, not 1970."""
+    if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(r"[-+]?[\d.eE+-]+", value)):
+        raise ValueError("a moment is an ISO 8601 date-time with its offset")
+    return value
+
+
 def _in_range(moment: datetime) -> datetime:
     if not EARLIEST <= moment <= LATEST:
         raise ValueError(f"must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}")
     return moment
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_range)]
