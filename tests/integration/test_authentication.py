@@ -213,10 +213,13 @@ async def test_the_operator_reads_every_customers_orders_and_the_audit_stream(
 
     order = await anonymous.get(f"/orders/{order_id}", headers=ADMIN)
     customer = await anonymous.get("/customers/customer-002", headers=ADMIN)
-    events = await anonymous.get("/events", params={"type": "OrderCreated"}, headers=ADMIN)
 
-    assert order.status_code == customer.status_code == events.status_code == 200
-    assert order_id in {event["orderId"] for event in events.json()["events"]}
+    async def in_the_audit_stream() -> bool:
+        events = await anonymous.get("/events", params={"type": "OrderCreated"}, headers=ADMIN)
+        return order_id in {event["orderId"] for event in events.json()["events"]}
+
+    assert order.status_code == customer.status_code == 200
+    assert await eventually(in_the_audit_stream)
 
 
 @pytest.mark.parametrize("path", ["/health", "/ready", "/metrics", "/inventory", "/inventory/book-123", "/docs"])
