@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     )
     postgres_pool_size: int = Field(default=2, ge=0, description="per service event store, per process (0: lazy)")
     postgres_max_overflow: int = Field(default=8, ge=0)
+    postgres_connect_timeout_seconds: int = Field(
+        default=2,
+        ge=1,
+        description="how long an event-store call waits for a connection; eventsourcing tries 10 times, then 503",
+    )
     read_pool_size: int = Field(default=10, ge=1, description="read-model connections kept per process")
     read_max_overflow: int = Field(
         default=10, ge=0, description="extra read-model connections under load (each closed after its use)"
