@@ -100,7 +100,7 @@ async def distributed_system(
         }
         port = free_port()
         with processes(environment, port, tmp_path) as started:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=ADMIN) as http:
 
                 async def ready() -> bool:
                     try:

@@ -31,7 +31,7 @@ from tests.integration.scenario import (
     step_of,
     time_out_every_attempt,
 )
-from tests.support import eventually
+from tests.support import ADMIN, eventually
 
 STEP_TIMEOUT = TIMINGS["step_timeout_seconds"]
 SERVICES = ("orders", "inventory", "payments", "shipping", "orchestrator")
@@ -54,7 +54,10 @@ async def running(
 
     app = create_app(settings, build=build)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t", headers=ADMIN) as http,
+    ):
         yield app.state.runtime, http
 
 
