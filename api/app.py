@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
 from api.edge import LastResort, RequestGuard, SecurityHeaders
-from api.errors import install_error_handlers
+from api.errors import install_error_handlers, responses
 from api.routers import catalog, events, operations, orders
 from api.waiting import SagaEnds
 from infra.bootstrap import Runtime, bootstrap
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
         summary="An online bookstore's order flow as a saga: choreography and orchestration, event-sourced.",
         version="0.1.0",
         lifespan=lifespan,
+        responses=responses(413),  # any request may carry a body, and each is measured
     )
     app.state.metrics = CollectorRegistry()
     app.state.orders_placed = Counter(

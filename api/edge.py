@@ -86,7 +86,8 @@ class RequestGuard:
                 return await self._too_large(send)
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
-        if is_json(_header(scope, b"content-type")) and not _is_utf8(b"".join(m.get("body", b"") for m in messages)):
+        body = b"".join(message.get("body", b"") for message in messages)
+        if scope["method"] in STATE_CHANGING and is_json(_header(scope, b"content-type")) and not _is_utf8(body):
             return await answer(send, 422, "the request body is not valid UTF-8 (JSON must be UTF-8)")
         await self.app(scope, _replaying(messages, receive), send)
 
