@@ -26,9 +26,10 @@ CSRF_RULE = (
     "a state-changing request needs `Content-Type: application/json` or `Authorization: Bearer ...` "
     "(headers a cross-site form cannot send)"
 )
+# Scripts only from the API itself; inline styles are allowed (a style cannot run code), inline scripts are not.
 API_POLICY = (
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'; form-action 'self'"
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 # FastAPI's Swagger UI and ReDoc pages load their bundles from jsDelivr and start them with an inline script.
 DOCS_POLICY = (
