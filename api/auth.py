@@ -15,7 +15,6 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 
 from api.errors import not_found
-from api.validation import PRINTABLE
 from handlers.ordering import placed_order
 from infra.bootstrap import Runtime
 from infra.credentials import CredentialStore
@@ -23,7 +22,7 @@ from projections import queries
 
 MAX_PASSWORD_LENGTH = 1024
 CHALLENGE = 'Basic realm="cloudmart", charset="UTF-8", Bearer realm="cloudmart"'
-_customer_id = re.compile(PRINTABLE.replace("*", "{1,64}"))
+_customer_id = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")  # as api.validation.Identifier
 _basic = HTTPBasic(auto_error=False, realm="cloudmart", description="customers: username = customer id")
 _bearer = HTTPBearer(auto_error=False, description="the operator: CLOUDMART_ADMIN_TOKEN")
 
