@@ -1,25 +1,31 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
-from api.errors import install_error_handlers
+from api.edge import LastResort, RequestGuard, SecurityHeaders
+from api.errors import install_error_handlers, responses
 from api.routers import catalog, events, interventions, operations, orders
 from api.waiting import SagaEnds
 from infra.bootstrap import Runtime, bootstrap
+from infra.credentials import CredentialStore
+from infra.pgstore import one_at_a_time
+from infra.seed import seed_credentials
 from infra.settings import Settings
 
 
 def create_app(settings: Settings | None = None, build: Callable[[Settings], Runtime] = bootstrap) -> FastAPI:
     """The HTTP API, running every service of the configured topology for as long as it is up."""
+    configured = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = build(settings or Settings())
+        runtime = build(configured)
         app.state.runtime = runtime
+        app.state.credentials = open_credentials(runtime)
         app.state.saga_ends = SagaEnds(runtime)
         await runtime.start()
         try:
@@ -33,6 +39,7 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
         summary="An online bookstore's order flow as a saga: choreography and orchestration, event-sourced.",
         version="0.1.0",
         lifespan=lifespan,
+        responses=responses(413),  # any request may carry a body, and each is measured
     )
     app.state.metrics = CollectorRegistry()
     app.state.orders_placed = Counter(
@@ -42,4 +49,17 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
     for router in (orders.router, catalog.router, events.router, operations.router, operations.admin):
         app.include_router(router)
     app.include_router(interventions.router)
+    app.add_middleware(RequestGuard, max_body_bytes=configured.max_body_bytes)
+    app.add_middleware(LastResort)
+    app.add_middleware(SecurityHeaders)  # the outermost: every answer carries them, a refusal or a 500 too
     return app
+
+
+def open_credentials(runtime: Runtime) -> CredentialStore:
+    """The customers' password store, with the seed customers' demo password where they have none yet."""
+    store = CredentialStore(runtime.engine)
+    with one_at_a_time(runtime.engine) if runtime.settings.is_postgres else nullcontext():
+        store.create_table()
+        if runtime.settings.seed_data:
+            seed_credentials(store)
+    return store

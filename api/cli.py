@@ -31,6 +31,7 @@ from infra.bootstrap import (
     replay_read_models,
     upgrade_database,
 )
+from infra.credentials import set_customer_password
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -59,7 +60,7 @@ def serve(
     access_log: bool = typer.Option(True, help="log every request"),
 ) -> None:
     """Runs the HTTP API together with every service in one process (settings from CLOUDMART_*)."""
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=access_log)
+    uvicorn.run(create_app(_startable()), host=host, port=port, log_level="info", access_log=access_log)
 
 
 @app.command()
@@ -69,7 +70,7 @@ def api(
     access_log: bool = typer.Option(True, help="log every request"),
 ) -> None:
     """Runs the HTTP API alone; the services run in `cloudmart worker` processes (distributed topology)."""
-    application = create_app(build=lambda settings: bootstrap(settings, roles=frozenset()))
+    application = create_app(_startable(), build=lambda settings: bootstrap(settings, roles=frozenset()))
     uvicorn.run(application, host=host, port=port, log_level="info", access_log=access_log)
 
 
@@ -80,7 +81,16 @@ def worker(
     """Runs one part of the system alone (any number of replicas); SIGTERM stops it gracefully."""
     if role not in ROLES:
         raise typer.BadParameter(f"{role!r} is not one of {', '.join(sorted(ROLES))}", param_hint="ROLE")
-    asyncio.run(_run(bootstrap(Settings(), roles=frozenset({role}))))
+    asyncio.run(_run(bootstrap(_startable(), roles=frozenset({role}))))
+
+
+def _startable() -> Settings:
+    """The settings, unless a long-running process must not start with them: one line says why, exit code 2."""
+    settings = Settings()
+    if settings.unsafe_admin_token:
+        typer.echo(settings.unsafe_admin_token, err=True)
+        raise typer.Exit(2)
+    return settings
 
 
 HEARTBEAT = Path(os.environ.get("CLOUDMART_HEARTBEAT_FILE", "/tmp/cloudmart-worker.heartbeat"))
@@ -176,6 +186,20 @@ def dump(
         )
         count = audit.write(selected, sys.stdout, file_format.value)
     typer.echo(f"{count} events", err=True)
+
+
+@app.command("customer-password")
+def customer_password(
+    customer_id: str = typer.Argument(..., help="the customer whose password to set, e.g. customer-001"),
+) -> None:
+    """Sets a customer's password for HTTP Basic, read from standard input (first line) or a hidden prompt."""
+    settings = Settings()
+    password = typer.prompt("password", hide_input=True) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    problem = set_customer_password(settings, customer_id, password)
+    if problem:
+        typer.echo(problem, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"password of {customer_id} set")
 
 
 database = typer.Typer(help="The event stores' and read models' schemas.", no_args_is_help=True)

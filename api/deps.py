@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
 from sqlalchemy import Connection
 
+from api.auth import require_admin
 from api.waiting import SagaEnds
 from handlers.services import Services
 from infra.bootstrap import Runtime
@@ -32,24 +31,8 @@ def get_read_connection(runtime: Annotated[Runtime, Depends(get_runtime)]) -> It
         yield connection
 
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-def require_admin(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    expected = runtime.settings.admin_token.encode()
-    if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), expected):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "admin routes need Authorization: Bearer <CLOUDMART_ADMIN_TOKEN>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 SagaEndsDep = Annotated[SagaEnds, Depends(get_saga_ends)]
 ReadDep = Annotated[Connection, Depends(get_read_connection)]
-AdminDep = Depends(require_admin)
+AdminDep = Depends(require_admin)  # the operator only: Authorization: Bearer <CLOUDMART_ADMIN_TOKEN>

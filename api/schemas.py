@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
+from api.validation import Identifier, text
 from domain.common import PaymentMethod, SagaMode
 from infra.messaging import camel_keys
 from projections.catalog import PROJECTIONS
@@ -22,15 +23,18 @@ class Schema(BaseModel):
 class PlaceOrderRequest(Schema):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    customer_id: str = Field(min_length=1, max_length=64, examples=["customer-001"])
-    book_id: str = Field(min_length=1, max_length=64, examples=["book-123"])
+    customer_id: Identifier = Field(examples=["customer-001"])
+    book_id: Identifier = Field(examples=["book-123"])
     quantity: StrictInt = Field(ge=1, le=MAX_QUANTITY, examples=[1])
     price: StrictInt = Field(
         ge=0, le=10_000_000, description="unit price; must be the catalogue price", examples=[3500]
     )
     payment_method: PaymentMethod = PaymentMethod.CREDIT_CARD
-    shipping_address: str = Field(default=DEFAULT_ADDRESS, min_length=1, max_length=500)
+    shipping_address: Annotated[str, text(500)] = DEFAULT_ADDRESS
     saga_mode: SagaMode | None = Field(default=None, description="defaults to CLOUDMART_SAGA_MODE")
+
+
+OrderStatus = Literal["PENDING", "COMPLETED", "CANCELLED"]
 
 
 class OrderAccepted(Schema):
@@ -48,7 +52,7 @@ class Order(Schema):
     total_amount: int | None
     payment_method: str | None
     shipping_address: str | None
-    status: Literal["PENDING", "COMPLETED", "CANCELLED"]
+    status: OrderStatus
     cancel_reason: str | None = None
     saga_mode: str
     tracking_number: str | None = None

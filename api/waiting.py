@@ -9,6 +9,9 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Header
 
 from infra.bootstrap import Runtime
 from projections import queries
@@ -16,6 +19,10 @@ from projections.queries import Row
 
 log = logging.getLogger(__name__)
 MAX_WAIT_SECONDS = 60.0
+PreferHeader = Annotated[
+    str | None,
+    Header(max_length=200, description="`wait=N`: answer once the saga is over, or after N seconds (at most 60)"),
+]
 _PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait=(\d+(?:\.\d+)?)")
 
 

@@ -89,6 +89,11 @@ class ModeRun:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.orders", description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the API")
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get("CLOUDMART_ADMIN_TOKEN", "cloudmart-dev-admin"),
+        help="the operator's bearer token, which may order for every customer (default: $CLOUDMART_ADMIN_TOKEN)",
+    )
     parser.add_argument("--orders", type=int, default=1000, help="orders to place per mode")
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent workers (and connections)")
     parser.add_argument("--mode", choices=("choreography", "orchestration", "both"), default="both")
@@ -245,7 +250,8 @@ async def benchmark(args: argparse.Namespace) -> list[ModeRun]:
     limits = httpx.Limits(
         max_connections=args.concurrency, max_keepalive_connections=args.concurrency, keepalive_expiry=2
     )
-    async with httpx.AsyncClient(base_url=args.url, limits=limits, timeout=60.0) as client:
+    headers = {"Authorization": f"Bearer {args.admin_token}"}
+    async with httpx.AsyncClient(base_url=args.url, limits=limits, timeout=60.0, headers=headers) as client:
         (await client.get("/health")).raise_for_status()
         with Progress(*progress_columns(), console=progress_console) as progress:
             return [await run_mode(client, mode, args, progress) for mode in modes(args.mode)]

@@ -212,6 +212,7 @@ def bootstrap(
 ) -> Runtime:
     """What one process runs: the workers of ``roles`` (all by default; none for an API-only
     process), except those of the roles ``stopped`` (to see what happens when one is down)."""
+    settings.refuse_unsafe_admin_token()
     if settings.admin_token == DEV_ADMIN_TOKEN:
         log.warning("CLOUDMART_ADMIN_TOKEN is not set: admin routes accept the development token %r", DEV_ADMIN_TOKEN)
     engine = create_read_engine(settings)

@@ -51,4 +51,5 @@ def _postgres_env(settings: Settings, service: str) -> dict[str, str]:
         "POSTGRES_SCHEMA": service,
         "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
         "POSTGRES_MAX_OVERFLOW": str(settings.postgres_max_overflow),
+        "POSTGRES_CONNECT_TIMEOUT": str(settings.postgres_connect_timeout_seconds),
     }

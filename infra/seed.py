@@ -1,8 +1,9 @@
-"""The spec's initial data, loaded idempotently on every start."""
+"""The initial data, loaded idempotently on every start: the catalogue, the customers and their demo password."""
 
 from __future__ import annotations
 
 from handlers.services import Services
+from infra.credentials import CredentialStore
 
 BOOKS = (
     ("book-123", "クラウド設計パターン集", 3500, 5),
@@ -14,6 +15,7 @@ CUSTOMERS = (
     ("customer-002", "佐藤花子", "sato@example.com", 100_000, 20_000),
     ("customer-003", "山田", "yamada@example.com", 1_000, 0),
 )
+DEMO_PASSWORD = "cloudmart"  # demo data, like the customers themselves: `cloudmart customer-password` changes it
 
 
 def seed(services: Services) -> None:
@@ -21,3 +23,10 @@ def seed(services: Services) -> None:
         services.inventory.catalogue(book_id, title, price, stock)
     for customer_id, name, email, credit_limit, e_money in CUSTOMERS:
         services.payments.open_account(customer_id, name, email, credit_limit, e_money)
+
+
+def seed_credentials(store: CredentialStore) -> None:
+    """Gives each seed customer the demo password, unless they already have one (a changed password stays)."""
+    for customer_id, *_ in CUSTOMERS:
+        if not store.has_password(customer_id):
+            store.set_password(customer_id, DEMO_PASSWORD)

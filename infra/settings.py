@@ -8,6 +8,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.common import SagaMode
 
 DEV_ADMIN_TOKEN = "cloudmart-dev-admin"
+# Tokens that are public knowledge: the development default and placeholders found in examples and compose files.
+PLACEHOLDER_ADMIN_TOKENS = frozenset(
+    {DEV_ADMIN_TOKEN, "", "change-me", "changeme", "change_me", "secret", "admin", "token"}
+)
+
+
+class UnsafeAdminTokenError(RuntimeError):
+    """The admin token is public knowledge and the deployment is not a local sandbox."""
 
 
 class Settings(BaseSettings):
@@ -28,6 +36,11 @@ class Settings(BaseSettings):
     )
     postgres_pool_size: int = Field(default=2, ge=0, description="per service event store, per process (0: lazy)")
     postgres_max_overflow: int = Field(default=8, ge=0)
+    postgres_connect_timeout_seconds: int = Field(
+        default=2,
+        ge=1,
+        description="how long an event-store call waits for a connection; eventsourcing tries 10 times, then 503",
+    )
     read_pool_size: int = Field(default=10, ge=1, description="read-model connections kept per process")
     read_max_overflow: int = Field(
         default=10, ge=0, description="extra read-model connections under load (each closed after its use)"
@@ -60,10 +73,28 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="how long a relay's lease lasts: a standby replica takes over at most this late"
     )
     seed_data: bool = True
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger request bodies are refused with 413"
+    )
 
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
+
+    def refuse_unsafe_admin_token(self) -> None:
+        if self.unsafe_admin_token:
+            raise UnsafeAdminTokenError(self.unsafe_admin_token)
+
+    @property
+    def unsafe_admin_token(self) -> str | None:
+        """Why the admin token must not be used with this configuration, or None if it may."""
+        if self.is_postgres and self.admin_token.strip().lower() in PLACEHOLDER_ADMIN_TOKENS:
+            what = "unset" if self.admin_token == DEV_ADMIN_TOKEN else "a placeholder"
+            return (
+                f"refusing to start: CLOUDMART_ADMIN_TOKEN is {what} and the database is PostgreSQL;"
+                " set it to a secret, e.g. `openssl rand -hex 32`"
+            )
+        return None
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from infra.settings import Settings
 from tests.infrastructure import borrowed_infrastructure
-from tests.support import ADMIN_TOKEN
+from tests.support import ADMIN, ADMIN_TOKEN
 
 TESTS = Path(__file__).parent
 PYRAMID = ("unit", "integration", "e2e")
@@ -54,6 +54,15 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as the operator sees it: every request carries the admin token (which may do everything)."""
     transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://cloudmart.test", headers=ADMIN) as http:
+        yield http
+
+
+@pytest.fixture
+async def anonymous(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as a stranger sees it: no credentials; an unhandled error comes back as a 500, not as a raise."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://cloudmart.test") as http:
         yield http

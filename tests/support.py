@@ -1,8 +1,9 @@
-"""What the tests share: waiting on conditions with a deadline, and the API's admin header."""
+"""What the tests share: waiting on conditions with a deadline, and the API's credentials."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -10,6 +11,13 @@ from typing import TypeVar
 T = TypeVar("T")
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+DEMO_PASSWORD = "cloudmart"  # the seed customers' password
+
+
+def as_customer(customer_id: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+    """The ``Authorization`` header of a customer (HTTP Basic: username = customer id)."""
+    token = base64.b64encode(f"{customer_id}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 async def eventually(check: Callable[[], Awaitable[T] | T], timeout: float = 15.0, interval: float = 0.02) -> T:

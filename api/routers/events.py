@@ -7,21 +7,24 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.deps import ReadDep, RuntimeDep
+from api.deps import AdminDep, ReadDep, RuntimeDep
+from api.errors import responses
 from api.schemas import EventPage, EventRecord
+from api.validation import Identifier, Position
 from infra.bootstrap import Runtime
 from projections import queries
 
-router = APIRouter(tags=["events"])
-TypeFilter = Annotated[str | None, Query(alias="type", max_length=64)]
-AggregateFilter = Annotated[str | None, Query(alias="aggregateId", max_length=64)]
+# The audit stream shows every customer's events, payloads included: the operator's alone.
+router = APIRouter(tags=["events"], dependencies=[AdminDep])
+TypeFilter = Annotated[Identifier | None, Query(alias="type")]
+AggregateFilter = Annotated[Identifier | None, Query(alias="aggregateId")]
 STREAM_PAGE = 100
 
 
-@router.get("/events", response_model=EventPage)
+@router.get("/events", operation_id="listEvents", response_model=EventPage, responses=responses(401, 422, 503))
 def list_events(
     connection: ReadDep,
-    after: Annotated[int, Query(ge=0, description="only events after this id")] = 0,
+    after: Annotated[Position, Query(description="only events after this id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     type_: TypeFilter = None,
     aggregate_id: AggregateFilter = None,
@@ -33,16 +36,20 @@ def list_events(
 
 @router.get(
     "/events/stream",
+    operation_id="streamEvents",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "one SSE event per stored event"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "one SSE event per stored event"},
+        **responses(401, 422, 503),
+    },
 )
 async def stream_events(
     runtime: RuntimeDep,
-    after: Annotated[int | None, Query(ge=0, description="start after this id (default: only new events)")] = None,
+    after: Annotated[Position | None, Query(description="start after this id (default: only new events)")] = None,
     type_: TypeFilter = None,
     aggregate_id: AggregateFilter = None,
-    order_id: Annotated[str | None, Query(alias="orderId", max_length=64)] = None,
-    last_event_id: Annotated[int | None, Header(ge=0, description="a reconnecting client resumes after it")] = None,
+    order_id: Annotated[Identifier | None, Query(alias="orderId")] = None,
+    last_event_id: Annotated[Position | None, Header(description="a reconnecting client resumes after it")] = None,
 ) -> EventSourceResponse:
     """New events as Server-Sent Events as they are recorded: ``id`` is the event's place in ``GET /events``,
     ``event`` its type, ``data`` the same record as there. A reconnecting client resumes after ``Last-Event-ID``."""

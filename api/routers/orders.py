@@ -1,43 +1,68 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime
 from starlette.responses import JSONResponse
 
+from api.auth import Caller, CallerDep, ensure_may_see_order
 from api.deps import ReadDep, RuntimeDep, SagaEndsDep, ServicesDep
-from api.errors import not_found
-from api.schemas import EventRecord, Order, OrderAccepted, OrderPage, PlaceOrderRequest
-from api.waiting import wait_seconds
+from api.errors import not_found, responses
+from api.schemas import EventRecord, Order, OrderAccepted, OrderPage, OrderStatus, PlaceOrderRequest
+from api.validation import MAX_OFFSET, IdempotencyKey, Identifier, Moment, OrderIdPath, Version
+from api.waiting import PreferHeader, wait_seconds
 from handlers.ordering import PlaceOrder, cancel_order, order_as_of, place_order, placed_order
 from projections import queries
 
 router = APIRouter(tags=["orders"])
-_ERRORS = {
-    404: {"description": "unknown book, customer or order"},
-    409: {"description": "conflict"},
-    422: {"description": "invalid input"},
+READ_ERRORS = (401, 404, 422, 503)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)
+
+
+def _links(order_id: str) -> dict[str, Any]:
+    """OpenAPI links from an answer carrying ``order_id`` to everything about that order."""
+    targets = {
+        "GetOrder": "getOrder",
+        "GetOrderAsPlaced": "getOrder",
+        "CancelOrder": "cancelOrder",
+        "GetOrderEvents": "getOrderEvents",
+        "GetSaga": "getSaga",
+        "GetPayment": "getPayment",
+        "GetShipment": "getShipment",
+    }
+    links = {name: {"operationId": target, "parameters": {"order_id": order_id}} for name, target in targets.items()}
+    links["GetOrderAsPlaced"]["parameters"]["asOf"] = 1
+    return links
+
+
+ORDER_LINKS = _links("$response.body#/orderId")
+PLACED = {
+    202: {"description": "accepted: the saga runs", "links": ORDER_LINKS},
+    200: {"model": Order, "description": "the saga finished within `Prefer: wait=N`", "links": ORDER_LINKS},
 }
 
 
 @router.post(
     "/orders",
+    operation_id="placeOrder",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OrderAccepted,
-    responses={200: {"model": Order, "description": "the saga finished within `Prefer: wait=N`"}, **_ERRORS},
+    responses={**PLACED, **responses(*WRITE_ERRORS, described={403: "a customer places orders only for themselves"})},
 )
 async def post_order(
     body: PlaceOrderRequest,
+    caller: CallerDep,
     runtime: RuntimeDep,
     saga_ends: SagaEndsDep,
     http_request: Request,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-    prefer: Annotated[str | None, Header(description="`wait=N`: wait up to N seconds for the outcome")] = None,
+    prefer: PreferHeader = None,
+    idempotency_key: Annotated[IdempotencyKey | None, Header()] = None,
 ) -> OrderAccepted | JSONResponse:
     """Places an order and starts its saga. Answers as soon as the order is recorded in its event store."""
+    if not caller.may_see(body.customer_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{caller.customer_id} may place orders only for themselves")
     request = PlaceOrder(
         customer_id=body.customer_id,
         book_id=body.book_id,
@@ -46,7 +71,7 @@ async def post_order(
         payment_method=body.payment_method.value,
         shipping_address=body.shipping_address,
         saga_mode=(body.saga_mode or runtime.settings.saga_mode).value,
-        idempotency_key=idempotency_key,
+        idempotency_key=_scoped(idempotency_key, caller),
     )
     accepted = await run_in_threadpool(place_order, runtime.services, request)
     if accepted.source:
@@ -60,13 +85,21 @@ async def post_order(
     return OrderAccepted(order_id=accepted.order_id, status="PENDING", saga_mode=accepted.saga_mode)
 
 
-@router.get("/orders/{order_id}", response_model=Order, responses={404: _ERRORS[404], 422: _ERRORS[422]})
+def _scoped(idempotency_key: str | None, caller: Caller) -> str | None:
+    """Keys are the client's own: two customers choosing the same key place two orders, not a conflict."""
+    if idempotency_key is None or caller.is_admin:
+        return idempotency_key
+    return f"{caller.customer_id}/{idempotency_key}"
+
+
+@router.get("/orders/{order_id}", operation_id="getOrder", response_model=Order, responses=responses(*READ_ERRORS))
 def get_order(
-    order_id: str,
+    order_id: OrderIdPath,
+    caller: CallerDep,
     connection: ReadDep,
     services: ServicesDep,
     as_of: Annotated[
-        int | AwareDatetime | None,
+        Version | Moment | None,
         Query(alias="asOf", description="the order as it stood at this version of it (1: as placed) or this moment"),
     ] = None,
 ) -> dict[str, object]:
@@ -74,43 +107,58 @@ def get_order(
     With ``asOf``, the order is rebuilt from its own events as it stood then."""
     if as_of is not None:
         row = order_as_of(services, order_id, as_of)
-        if row is None:
+        if row is None or not caller.may_see(row["customer_id"]):
             raise not_found(f"order {order_id} as of {as_of}")
         return row
     row = queries.order(connection, order_id) or placed_order(services, order_id)
-    if row is None:
+    if row is None or not caller.may_see(row["customer_id"]):
         raise not_found(f"order {order_id}")
     return row
 
 
-@router.get("/orders", response_model=OrderPage)
+@router.get("/orders", operation_id="listOrders", response_model=OrderPage, responses=responses(401, 422, 503))
 def list_orders(
+    caller: CallerDep,
     connection: ReadDep,
-    customer_id: Annotated[str | None, Query(alias="customerId", max_length=64)] = None,
-    status_: Annotated[str | None, Query(alias="status", pattern="^(PENDING|COMPLETED|CANCELLED)$")] = None,
+    customer_id: Annotated[Identifier | None, Query(alias="customerId")] = None,
+    status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, object]:
+    """Orders, newest first; a customer sees only their own."""
+    page = {"limit": limit, "offset": offset}
+    if not caller.is_admin:
+        if customer_id not in (None, caller.customer_id):
+            return {"items": [], "total": 0, **page}
+        customer_id = caller.customer_id
     items, total = queries.orders_page(connection, customer_id, status_, limit, offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return {"items": items, "total": total, **page}
 
 
 @router.post(
     "/orders/{order_id}/cancel",
+    operation_id="cancelOrder",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OrderAccepted,
-    responses={404: _ERRORS[404], 409: {"description": "the order is already final or shipped"}},
+    responses=responses(401, 403, 404, 409, 413, 422, 503, described={409: "the order is already final or shipped"}),
 )
-async def post_cancel(order_id: str, runtime: RuntimeDep) -> OrderAccepted:
+async def post_cancel(order_id: OrderIdPath, caller: CallerDep, runtime: RuntimeDep) -> OrderAccepted:
     """Cancels an order that is not shipped yet: its saga compensates whatever was done."""
+    await run_in_threadpool(ensure_may_see_order, caller, runtime, order_id, f"order {order_id}")
     accepted = await run_in_threadpool(cancel_order, runtime.services, order_id)
     await runtime.caught_up(accepted.source, accepted.position)
     return OrderAccepted(order_id=order_id, status="PENDING", saga_mode=accepted.saga_mode)
 
 
-@router.get("/orders/{order_id}/events", response_model=list[EventRecord], responses={404: _ERRORS[404]})
-def get_order_events(order_id: str, connection: ReadDep) -> list[EventRecord]:
+@router.get(
+    "/orders/{order_id}/events",
+    operation_id="getOrderEvents",
+    response_model=list[EventRecord],
+    responses=responses(*READ_ERRORS),
+)
+def get_order_events(order_id: OrderIdPath, caller: CallerDep, connection: ReadDep) -> list[EventRecord]:
     """The audit trail: every event of every service about this order, cause before effect."""
-    if queries.order(connection, order_id) is None:
+    order = queries.order(connection, order_id)
+    if order is None or not caller.may_see(order["customer_id"]):
         raise not_found(f"order {order_id}")
     return [EventRecord.of(row) for row in queries.order_trail(connection, order_id)]

@@ -30,7 +30,7 @@ SEED_STOCK = 5
 async def wire(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Like ``client``, but an unhandled error comes back as the 500 a real server would send, not as a raise."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://cloudmart.test") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://cloudmart.test", headers=ADMIN) as http:
         yield http
 
 
@@ -546,11 +546,11 @@ async def test_cancel_of_a_completed_order_is_a_conflict(
     ],
 )
 async def test_admin_routes_refuse_missing_or_wrong_credentials(
-    client: httpx.AsyncClient, app: FastAPI, headers: dict[str, str]
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient, app: FastAPI, headers: dict[str, str]
 ) -> None:
-    injected = await client.post("/admin/faults", json={"service": "shipping", "fault": "fail"}, headers=headers)
-    cleared = await client.delete("/admin/faults", headers=headers)
-    listed = await client.get("/admin/faults", headers=headers)
+    injected = await anonymous.post("/admin/faults", json={"service": "shipping", "fault": "fail"}, headers=headers)
+    cleared = await anonymous.delete("/admin/faults", headers={"Content-Type": "application/json", **headers})
+    listed = await anonymous.get("/admin/faults", headers=headers)
 
     for response in (injected, cleared, listed):
         _assert_json_error(response, 401)

@@ -54,7 +54,10 @@ async def running(
 
     app = create_app(settings, build=build)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t", headers=ADMIN) as http,
+    ):
         yield app.state.runtime, http
 
 

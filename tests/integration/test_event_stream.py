@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from httpx_sse import EventSource, aconnect_sse
 
 from tests.integration.scenario import get, place, settled_saga
-from tests.support import eventually
+from tests.support import ADMIN, eventually
 
 
 @asynccontextmanager
@@ -25,7 +25,7 @@ async def served(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     await eventually(lambda: server.started)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10, headers=ADMIN) as http:
             yield http
     finally:
         server.should_exit = True

@@ -7,12 +7,16 @@ import httpx
 from api.app import create_app
 from infra.settings import Settings
 from tests.integration.scenario import get, place, settled_saga
+from tests.support import ADMIN
 
 
 async def run_with_client(settings: Settings, scenario):  # type: ignore[no-untyped-def]
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://x", headers=ADMIN) as http,
+    ):
         return await scenario(http)
 
 

