@@ -7,8 +7,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-NO_NUL = r"^[^\x00]+$"  # PostgreSQL cannot store a NUL character in text
-
 
 class _Camel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
@@ -48,7 +46,7 @@ class InterventionRequest(_Camel):
     reason: str = Field(
         min_length=1,
         max_length=500,
-        pattern=r"^[^\x00]*[^\s\x00][^\x00]*$",
+        pattern=r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
         description="why: recorded on the saga, shown in its history",
         examples=["carrier API fixed; sending the step again"],
     )
