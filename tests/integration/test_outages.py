@@ -45,7 +45,7 @@ from tests.infrastructure import (
     vhost_of,
 )
 from tests.integration.scenario import PRICES
-from tests.support import eventually
+from tests.support import ADMIN, eventually
 
 # Both styles; orders that complete, and orders that fail on stock or on payment.
 PLAN = [
@@ -60,9 +60,9 @@ PACE_SECONDS = 0.15  # a steady trickle of orders, a few per second
 SETTLE_SECONDS = 45.0
 
 
-def api(http: httpx.AsyncClient, method: str, path: str, **options: Any) -> Any:
-    """Every request of these tests goes through here."""
-    return http.request(method, path, **options)
+def api(http: httpx.AsyncClient, method: str, path: str, headers: dict[str, str] | None = None, **options: Any) -> Any:
+    """Every request of these tests goes through here, as the operator's."""
+    return http.request(method, path, headers={**ADMIN, **(headers or {})}, **options)
 
 
 @asynccontextmanager
