@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image for every process of the distributed topology (DESIGN.md §6):
+# One image for every process of the distributed topology (docs/architecture.md):
 #   cloudmart api --host 0.0.0.0 --port 8000     (the default CMD)
 #   cloudmart worker ROLE                         (orders, inventory, payments, shipping, orchestrator, projector)
 #   cloudmart db upgrade                          (one-shot schema creation)

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager, nullcontext
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
 
+from api.documentation import install_documentation
 from api.edge import LastResort, RequestGuard, SecurityHeaders
 from api.errors import install_error_handlers, responses
 from api.routers import catalog, events, interventions, operations, orders
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
         summary="An online bookstore's order flow as a saga: choreography and orchestration, event-sourced.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from local bundles by install_documentation
+        redoc_url=None,
         responses=responses(413),  # any request may carry a body, and each is measured
     )
     app.state.metrics = CollectorRegistry()
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
     for router in (orders.router, catalog.router, events.router, operations.router, operations.admin):
         app.include_router(router)
     app.include_router(interventions.router)
+    install_documentation(app)
     app.add_middleware(RequestGuard, max_body_bytes=configured.max_body_bytes)
     app.add_middleware(LastResort)
     app.add_middleware(SecurityHeaders)  # the outermost: every answer carries them, a refusal or a 500 too

@@ -123,8 +123,8 @@ def worker_health() -> None:
 
 @app.command("check")
 def check_command() -> None:
-    """Verifies the invariants of DESIGN.md §5 (stock, money, final states, shipments, read models); exit 1 names
-    each violation and the orders involved."""
+    """Verifies the invariants in docs/architecture.md (stock, money, final states, shipments, read models);
+    exit 1 names each violation and the orders involved."""
     violations = check_consistency(Settings())
     for violation in violations:
         typer.echo(str(violation))

@@ -308,7 +308,7 @@ class Figures:
         return (self.completed + self.cancelled) / self.wall_seconds if self.wall_seconds else 0.0
 
     def headroom(self) -> dict[str, float | None]:
-        """How many times within the spec's budget each figure is (below 1: over budget)."""
+        """How many times within the performance budget each figure is (below 1: over budget)."""
         p99 = self.post_ms["p99"]
         return {
             "postLatency": BUDGET_POST_MS / p99 if p99 else None,
@@ -418,7 +418,7 @@ def print_table(title: str, labels: list[str], columns: dict[str, list[str]]) ->
 def print_report(context: dict[str, object], results: list[Figures]) -> None:
     print_header(context)
     print_table("Results", RESULT_LABELS, {result.mode: results_rows(result) for result in results})
-    print_table("Headroom against the spec's budget", BUDGET_LABELS, {r.mode: budget_rows(r) for r in results})
+    print_table("Headroom against the performance budget", BUDGET_LABELS, {r.mode: budget_rows(r) for r in results})
     print_memory(cloudmart_memory())
 
 
@@ -439,7 +439,7 @@ def cloudmart_memory() -> dict[str, int]:
 def print_memory(memory: dict[str, int]) -> None:
     if memory:
         limit = "within" if max(memory.values()) < MEMORY_LIMIT_KB else "OVER"
-        console.print(f"resident memory of the cloudmart processes here ({limit} the spec's 512 MB each):")
+        console.print(f"resident memory of the cloudmart processes here ({limit} the 512 MB allowed each):")
         for process, kilobytes in sorted(memory.items(), key=lambda item: -item[1]):
             console.print(f"  {kilobytes / 1024:7.1f} MB  {process}")
 

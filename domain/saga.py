@@ -1,4 +1,4 @@
-"""The orchestration saga: the spec's state machine, event-sourced, deciding every command it sends.
+"""The orchestration saga: its state machine, event-sourced, deciding every command it sends.
 
 Forward steps run in order; each step's command is retried after a timeout (at most
 ``MAX_ATTEMPTS``) before the saga gives up and compensates the completed steps in reverse order.

@@ -274,7 +274,7 @@ def stores_kept(roles: frozenset[str]) -> frozenset[str]:
 
 
 def check_consistency(settings: Settings) -> list[Violation]:
-    """The invariants of DESIGN.md §5 against the configured stores; run it while the sagas are quiet."""
+    """The invariants in docs/architecture.md against the configured stores; run it while the sagas are quiet."""
     engine = create_read_engine(settings)
     try:
         with open_services(settings) as services:

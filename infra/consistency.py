@@ -1,4 +1,4 @@
-"""`cloudmart check`: the invariants of DESIGN.md §5, verified against the event stores and the read models."""
+"""`cloudmart check`: the invariants in docs/architecture.md, verified against the event stores and the read models."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The outside world the spec allows us to fake: the payment gateway, the carrier, the notifier,
+"""The outside world CloudMart fakes: the payment gateway, the carrier, the notifier,
 and a switchboard of injected faults that makes the services fail on demand."""
 
 from __future__ import annotations

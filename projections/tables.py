@@ -1,4 +1,4 @@
-"""The read models (the spec's tables), owned by the projections that fill them."""
+"""The read models (orders, inventory, payments, shipments, saga_instances), owned by the projections that fill them."""
 
 from __future__ import annotations
 

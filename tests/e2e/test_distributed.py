@@ -1,5 +1,5 @@
 """The distributed topology as real OS processes: two replicas of every worker, one of each killed
-with SIGKILL mid-run, and the invariants of DESIGN.md §5 checked afterwards."""
+with SIGKILL mid-run, and the invariants in docs/architecture.md checked afterwards."""
 
 from __future__ import annotations
 

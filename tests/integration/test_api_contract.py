@@ -1,4 +1,4 @@
-"""The HTTP contract of DESIGN.md §4: bad input gets a clear JSON ``{"detail": ...}`` and changes nothing.
+"""The HTTP contract (the routes the README lists): bad input gets a clear JSON ``{"detail": ...}`` and changes nothing.
 
 Every case here talks to the real app in-process (embedded topology, seeded). A rejected request must
 answer 4xx with a JSON body carrying ``detail``, must never be a 500, and must leave every service's event
@@ -628,7 +628,7 @@ async def test_metrics_expose_orders_placed(client: httpx.AsyncClient) -> None:
     assert re.search(r'^cloudmart_orders_placed_total\{saga_mode="choreography"\} 1\.0$', response.text, re.M)
 
 
-DESIGN_ROUTES = [
+CONTRACT_ROUTES = [
     ("post", "/orders"),
     ("get", "/orders/{orderId}"),
     ("get", "/orders"),
@@ -662,14 +662,14 @@ async def _is_served(client: httpx.AsyncClient, method: str, path: str) -> bool:
     return not routed_nowhere and response.status_code != 405
 
 
-async def test_openapi_lists_every_route_of_the_design(client: httpx.AsyncClient) -> None:
+async def test_openapi_lists_every_route_of_the_contract(client: httpx.AsyncClient) -> None:
     response = await client.get("/openapi.json")
 
     assert response.status_code == 200
     documented = {(method, _shape(path)) for path, item in response.json()["paths"].items() for method in item}
-    served = [(method, path) for method, path in DESIGN_ROUTES if await _is_served(client, method, path)]
-    assert len(served) == len(DESIGN_ROUTES), (
-        f"DESIGN.md §4 routes the app does not serve: {set(DESIGN_ROUTES) - set(served)}"
+    served = [(method, path) for method, path in CONTRACT_ROUTES if await _is_served(client, method, path)]
+    assert len(served) == len(CONTRACT_ROUTES), (
+        f"contract routes the app does not serve: {set(CONTRACT_ROUTES) - set(served)}"
     )
     missing = sorted({(method, _shape(path)) for method, path in served} - documented)
     assert not missing, f"routes missing from /openapi.json: {missing}"

@@ -1,4 +1,4 @@
-"""The spec's limited edition problem: many customers, few copies, both saga styles at once."""
+"""The limited edition problem: many customers, few copies, both saga styles at once."""
 
 from __future__ import annotations
 

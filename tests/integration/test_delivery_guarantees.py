@@ -1,5 +1,5 @@
 """What the real brokers may do to messages — redeliver, duplicate, reorder, poison, or have nobody
-listening — and the proof that none of it changes the outcome (DESIGN.md §5, invariants 6 and 7)."""
+listening — and the proof that none of it changes the outcome (invariants 6 and 7 of docs/architecture.md)."""
 
 from __future__ import annotations
 

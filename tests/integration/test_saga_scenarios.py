@@ -1,4 +1,5 @@
-"""The spec's scenarios, end to end over HTTP, in both saga styles."""
+"""The four classic scenarios (success, stock unavailable, payment failure, carrier outage), end to end
+over HTTP, in both saga styles."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The layers of DESIGN.md §2: imports point inward, and nothing runs at import time."""
+"""The layers of docs/architecture.md: imports point inward, and nothing runs at import time."""
 
 from __future__ import annotations
 
