@@ -416,7 +416,7 @@ async def test_a_redis_consumer_whose_group_vanished_creates_it_again_and_carrie
             await streams.publish(message("after"))
             await eventually(lambda: handled == ["before", "after"])
 
-            assert consumer.health.is_up
+            assert await eventually(lambda: consumer.health.is_up, timeout=5)  # once the step that handled it is over
             stopping.set()
             await consuming
         await streams.close()
