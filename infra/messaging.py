@@ -6,6 +6,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -50,41 +51,28 @@ def read_log(source: Application[UUID], start: int = 1, stop: int | None = None,
 
 def to_message(record: Envelope) -> Envelope:
     """What consumers receive: events as they are, each dispatched command as the command itself, and
-    each repeated reply as the reply it repeats."""
+    each repeated reply as the reply it repeats. Both keep the record's place (source, position, order)."""
+    if record.type == COMMAND_DISPATCHED:
+        dispatched = record.payload
+        return replace(
+            record,
+            message_id=dispatched["message_id"],
+            type=dispatched["command"],
+            payload=dict(dispatched["payload"]),
+            causation_id=record.message_id,
+            target=dispatched["service"],
+            schema_version=1,
+        )
     if record.type == REPLY_REPEATED:
-        return _repeated_reply(record)
-    if record.type != COMMAND_DISPATCHED:
-        return record
-    dispatched = record.payload
-    return Envelope(
-        message_id=dispatched["message_id"],
-        type=dispatched["command"],
-        source=record.source,
-        position=record.position,
-        correlation_id=record.correlation_id,
-        occurred_at=record.occurred_at,
-        payload=dict(dispatched["payload"]),
-        aggregate_id=record.aggregate_id,
-        version=record.version,
-        causation_id=record.message_id,
-        target=dispatched["service"],
-    )
-
-
-def _repeated_reply(record: Envelope) -> Envelope:
-    repeated = record.payload
-    return Envelope(
-        message_id=record.message_id,
-        type=repeated["reply_type"],
-        source=record.source,
-        position=record.position,
-        correlation_id=record.correlation_id,
-        occurred_at=record.occurred_at,
-        payload=dict(repeated["reply"]),
-        aggregate_id=record.aggregate_id,
-        version=record.version,
-        causation_id=repeated["command_id"],
-    )
+        repeated = record.payload
+        return replace(
+            record,
+            type=repeated["reply_type"],
+            payload=dict(repeated["reply"]),
+            causation_id=repeated["command_id"],
+            schema_version=1,
+        )
+    return record
 
 
 ENVELOPE_VERSION = 1
