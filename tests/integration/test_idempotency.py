@@ -8,7 +8,6 @@ a saga (the process died in between) is started by the next request with the key
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from handlers import ordering
 from infra.bootstrap import check_consistency
 from infra.settings import Settings
 from tests.integration.scenario import PRICES, settled_saga
-from tests.support import ADMIN, eventually
+from tests.support import eventually
 
 ORDER = {"customerId": "customer-001", "bookId": "book-123", "quantity": 1, "price": PRICES["book-123"]}
 OTHER_ORDER = {**ORDER, "bookId": "book-789", "price": PRICES["book-789"]}
@@ -28,12 +27,10 @@ SEED_STOCK = {"book-123": 5, "book-789": 10}
 
 
 @pytest.fixture
-async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The API, called as the admin: the one place that says who calls."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://cloudmart.test", headers=ADMIN) as client:
-        await eventually(lambda: _found(client, "/inventory/book-123"))
-        yield client
+async def http(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The shared client (as the admin), once the seed data can be read."""
+    await eventually(lambda: _found(client, "/inventory/book-123"))
+    return client
 
 
 async def _found(http: httpx.AsyncClient, path: str) -> bool:

@@ -23,7 +23,7 @@ from handlers.services import Services
 from infra.bootstrap import check_consistency
 from infra.settings import Settings
 from tests.integration.scenario import PRICES, settled_saga
-from tests.support import ADMIN, eventually
+from tests.support import eventually
 
 LOST_REPLIES = {
     "OrderCreated": "create_order",
@@ -67,11 +67,10 @@ async def app(settings: Settings, lost: FirstReplyLost) -> AsyncIterator[FastAPI
 
 
 @pytest.fixture
-async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://cloudmart.test", headers=ADMIN) as client:
-        await eventually(lambda: _found(client, "/customers/customer-001"))
-        yield client
+async def http(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The shared client (as the admin), once the seed data can be read."""
+    await eventually(lambda: _found(client, "/customers/customer-001"))
+    return client
 
 
 async def _found(http: httpx.AsyncClient, path: str) -> bool:
