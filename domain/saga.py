@@ -20,7 +20,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain import commands
+from domain import commands, events
 from domain.common import ConflictError, stable_id
 
 STARTED = "STARTED"
@@ -43,100 +43,109 @@ REDRIVE = "redrive"
 Facts = dict[str, dict[str, Any]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Step:
     name: str
     service: str
-    build: Callable[[dict[str, Any], Facts, str], commands.Command]
+    command: type[commands.Command]
     done_by: frozenset[str]
     failed_by: frozenset[str] = frozenset()
     reaches: str | None = None
     compensation: str | None = None
+    build: Callable[[dict[str, Any], Facts, str], commands.Command] | None = None  # None: from the order's fields
 
     @property
-    def command(self) -> str:
-        return self.build.__name__
+    def command_name(self) -> str:
+        return self.command.__name__
 
-
-def _order(cls: type[commands.Command]) -> Callable[[dict[str, Any], Facts, str], commands.Command]:
-    """A builder that fills ``cls`` from the order's fields."""
-    fields = cls.__dataclass_fields__
-
-    def build(order: dict[str, Any], facts: Facts, reason: str) -> commands.Command:
+    def command_for(self, order: dict[str, Any], facts: Facts, reason: str) -> commands.Command:
+        if self.build is not None:
+            return self.build(order, facts, reason)
         values = {**order, "amount": order["total_amount"], "reason": reason}
-        return cls(**{name: values[name] for name in fields})
-
-    build.__name__ = cls.__name__
-    return build
+        return self.command(**{name: values[name] for name in self.command.__dataclass_fields__})
 
 
 def _complete_order(order: dict[str, Any], facts: Facts, reason: str) -> commands.Command:
-    return commands.CompleteOrder(order["order_id"], facts["ShippingArranged"]["tracking_number"])
+    return commands.CompleteOrder(order["order_id"], facts[events.SHIPPING_ARRANGED]["tracking_number"])
 
-
-_complete_order.__name__ = "CompleteOrder"
 
 FORWARD = (
     Step(
-        "create_order",
-        "orders",
-        _order(commands.CreateOrder),
-        frozenset({"OrderCreated"}),
+        name="create_order",
+        service="orders",
+        command=commands.CreateOrder,
+        done_by=frozenset({events.ORDER_CREATED}),
         reaches=ORDER_CREATED,
         compensation="cancel_order",
     ),
     Step(
-        "reserve_stock",
-        "inventory",
-        _order(commands.ReserveStock),
-        frozenset({"StockReserved"}),
-        frozenset({"StockUnavailable"}),
-        STOCK_RESERVED,
-        "release_stock",
+        name="reserve_stock",
+        service="inventory",
+        command=commands.ReserveStock,
+        done_by=frozenset({events.STOCK_RESERVED}),
+        failed_by=frozenset({events.STOCK_UNAVAILABLE}),
+        reaches=STOCK_RESERVED,
+        compensation="release_stock",
     ),
     Step(
-        "process_payment",
-        "payments",
-        _order(commands.ProcessPayment),
-        frozenset({"PaymentCompleted"}),
-        frozenset({"PaymentFailed"}),
-        PAYMENT_COMPLETED,
-        "refund_payment",
+        name="process_payment",
+        service="payments",
+        command=commands.ProcessPayment,
+        done_by=frozenset({events.PAYMENT_COMPLETED}),
+        failed_by=frozenset({events.PAYMENT_FAILED}),
+        reaches=PAYMENT_COMPLETED,
+        compensation="refund_payment",
     ),
     Step(
-        "arrange_shipping",
-        "shipping",
-        _order(commands.ArrangeShipping),
-        frozenset({"ShippingArranged"}),
-        frozenset({"ShippingFailed"}),
-        COMPLETED,
-        "cancel_shipment",
+        name="arrange_shipping",
+        service="shipping",
+        command=commands.ArrangeShipping,
+        done_by=frozenset({events.SHIPPING_ARRANGED}),
+        failed_by=frozenset({events.SHIPPING_FAILED}),
+        reaches=COMPLETED,
+        compensation="cancel_shipment",
     ),
 )
 FINISHING = (
-    Step("complete_order", "orders", _complete_order, frozenset({"OrderCompleted"})),
-    Step("commit_stock", "inventory", _order(commands.CommitStock), frozenset({"StockSold"})),
+    Step(
+        name="complete_order",
+        service="orders",
+        command=commands.CompleteOrder,
+        done_by=frozenset({events.ORDER_COMPLETED}),
+        build=_complete_order,
+    ),
+    Step(
+        name="commit_stock",
+        service="inventory",
+        command=commands.CommitStock,
+        done_by=frozenset({events.STOCK_SOLD}),
+    ),
 )
 COMPENSATIONS = (
     Step(
-        "cancel_shipment",
-        "shipping",
-        _order(commands.CancelShipment),
-        frozenset({"ShipmentAborted", "ShipmentCancelled", "ShippingFailed"}),
+        name="cancel_shipment",
+        service="shipping",
+        command=commands.CancelShipment,
+        done_by=frozenset({events.SHIPMENT_ABORTED, events.SHIPMENT_CANCELLED, events.SHIPPING_FAILED}),
     ),
     Step(
-        "refund_payment",
-        "payments",
-        _order(commands.RefundPayment),
-        frozenset({"PaymentRefunded", "PaymentVoided", "PaymentFailed"}),
+        name="refund_payment",
+        service="payments",
+        command=commands.RefundPayment,
+        done_by=frozenset({events.PAYMENT_REFUNDED, events.PAYMENT_VOIDED, events.PAYMENT_FAILED}),
     ),
     Step(
-        "release_stock",
-        "inventory",
-        _order(commands.ReleaseStock),
-        frozenset({"StockReleased", "ReservationVoided", "StockUnavailable"}),
+        name="release_stock",
+        service="inventory",
+        command=commands.ReleaseStock,
+        done_by=frozenset({events.STOCK_RELEASED, events.RESERVATION_VOIDED, events.STOCK_UNAVAILABLE}),
     ),
-    Step("cancel_order", "orders", _order(commands.CancelOrder), frozenset({"OrderCancelled"})),
+    Step(
+        name="cancel_order",
+        service="orders",
+        command=commands.CancelOrder,
+        done_by=frozenset({events.ORDER_CANCELLED}),
+    ),
 )
 STEPS = {step.name: step for step in FORWARD + FINISHING + COMPENSATIONS}
 REPLY_TYPES = frozenset().union(*(step.done_by | step.failed_by for step in STEPS.values()))
@@ -228,7 +237,7 @@ class OrderSaga(Aggregate):
             if self.attempt < MAX_ATTEMPTS or not self.compensable:
                 self._step_timed_out(self.order_id, step.name, self.attempt, now + timing.backoff(self.attempt))
             else:
-                reason = f"{step.service} did not answer {step.command} after {self.attempt} attempts"
+                reason = f"{step.service} did not answer {step.command_name} after {self.attempt} attempts"
                 self._step_failed(self.order_id, step.name, reason)
                 self._compensate(reason, in_doubt=step)
                 self.advance(now, timing)
@@ -287,7 +296,7 @@ class OrderSaga(Aggregate):
         return self.retry_at or self.deadline
 
     def command_for(self, step_name: str) -> commands.Command:
-        return STEPS[step_name].build(self.order, self.facts, self.reason)
+        return STEPS[step_name].command_for(self.order, self.facts, self.reason)
 
     # --- decisions ----------------------------------------------------------------------
 
@@ -302,7 +311,7 @@ class OrderSaga(Aggregate):
         self._command_dispatched(
             self.order_id,
             step.name,
-            step.command,
+            step.command_name,
             step.service,
             attempt,
             f"{self.id}:{step.name}:{attempt}",

@@ -47,7 +47,7 @@ def arrange_shipping(services: Services, order_id: str, shipping_address: str, s
     )
 
 
-OUTCOMES = {step.command: step.done_by | step.failed_by for step in STEPS.values()}
+OUTCOMES = {step.command_name: step.done_by | step.failed_by for step in STEPS.values()}
 """The events that answer each orchestration command."""
 PARTICIPANTS: dict[str, type[Participant]] = {
     "orders": Order,
