@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 
 from api.errors import not_found
-from handlers.ordering import placed_order
+from handlers.order_history import placed_order
 from infra.bootstrap import Runtime
 from infra.credentials import CredentialStore
 from projections import queries

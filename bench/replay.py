@@ -31,7 +31,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from domain.common import PaymentMethod, SagaMode
-from handlers.ordering import PlaceOrder, place_order
+from handlers.place_order import PlaceOrder, place_order
 from infra.bootstrap import PROJECTOR, Runtime, bootstrap
 from infra.settings import Settings
 from infra.workers import Worker

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -102,3 +102,6 @@ COMMANDS: dict[str, type[Command]] = {
         CancelOrder,
     )
 }
+
+ORDER_FIELDS = tuple(field.name for field in fields(CreateOrder) if field.name != "order_id")
+"""What an order is made of besides its id: the fields every view of a placed order shows."""

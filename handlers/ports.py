@@ -39,6 +39,11 @@ class Carrier(Protocol):
         """Books one delivery per order; returns its tracking number."""
 
 
+class Catalogue(Protocol):
+    def catalogue_price(self, book_id: str) -> int:
+        """The book's price; ``BookNotFoundError`` if there is no such book."""
+
+
 class Notifier(Protocol):
     def notify(self, customer_id: str, order_id: str, outcome: str, reason: str | None) -> None:
         """Tells the customer how their order ended."""

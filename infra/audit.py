@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from handlers.messages import Envelope, iso, plain
-from handlers.service import Service
+from handlers.services.base import Service
 from infra.messaging import camel_keys, read_log
 
 FIELDS = (

@@ -20,17 +20,17 @@ from sqlalchemy import Connection, Engine, text
 
 from domain.common import SagaMode
 from domain.saga import Timing
-from handlers.consumers import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, handler_for, wanted_by
-from handlers.inventory import InventoryService
 from handlers.messages import Envelope
-from handlers.orchestrator import OrchestratorService
-from handlers.orders import OrdersService
-from handlers.payments import PaymentsService
 from handlers.ports import Carrier, FaultInjector, IdempotencyKeys, Notifier, PaymentGateway
 from handlers.retry import RetryPolicy
-from handlers.service import Service
+from handlers.routing import GROUPS, NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, handler_for, wanted_by
 from handlers.services import Services
-from handlers.shipping import ShippingService
+from handlers.services.base import Service
+from handlers.services.inventory import InventoryService
+from handlers.services.orchestrator import OrchestratorService
+from handlers.services.orders import OrdersService
+from handlers.services.payments import PaymentsService
+from handlers.services.shipping import ShippingService
 from infra.consistency import Violation, check
 from infra.dead_letters import DeadLetters
 from infra.eventstore import service_env
@@ -192,14 +192,16 @@ def build_services(
         step_timeout=timedelta(seconds=settings.step_timeout_seconds),
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
     )
+    retry = RetryPolicy(settings.retry_attempts, settings.retry_backoff_seconds)
+    inventory = InventoryService(faults, retry, env=service_env(settings, "inventory"))
     return Services(
-        orders=OrdersService(env=service_env(settings, "orders")),
-        inventory=InventoryService(faults, env=service_env(settings, "inventory")),
-        payments=PaymentsService(faults, gateway or MockPaymentGateway(), env=service_env(settings, "payments")),
-        shipping=ShippingService(faults, carrier or MockCarrier(), env=service_env(settings, "shipping")),
+        orders=OrdersService(notifier or LoggingNotifier(), env=service_env(settings, "orders")),
+        inventory=inventory,
+        payments=PaymentsService(
+            faults, gateway or MockPaymentGateway(), inventory, retry, env=service_env(settings, "payments")
+        ),
+        shipping=ShippingService(faults, carrier or MockCarrier(), retry, env=service_env(settings, "shipping")),
         orchestrator=OrchestratorService(clock, timing, env=service_env(settings, "orchestrator")),
-        notifier=notifier or LoggingNotifier(),
-        retry=RetryPolicy(settings.retry_attempts, settings.retry_backoff_seconds),
         idempotency_keys=idempotency_keys or InMemoryIdempotencyKeys(),
     )
 
@@ -233,10 +235,7 @@ def bootstrap(
         RabbitBus(settings.rabbitmq_url, settings.namespace, settings.partitions) if settings.rabbitmq_url else None,
     )
     halted = threading.Event()
-    handlers = {
-        group: through_outages(_bind(handler_for(group), services), halted)
-        for group in (*SERVICE_GROUPS, ORCHESTRATOR, NOTIFIER)
-    }
+    handlers = {group: through_outages(handler_for(group, services), halted) for group in GROUPS}
     quarantine = Quarantine(DeadLetters(engine), services, handlers, {p.name: p for p in PROJECTIONS})
     workers = _workers(settings, services, engine, positions, doorbell, clock, brokers, quarantine)
     kept = [worker for worker in workers if role_of(worker.name) in roles - stopped]
@@ -398,7 +397,3 @@ def role_of(worker_name: str) -> str:
         f"rabbitmq:{REPLIES}": ORCHESTRATOR,
     }
     return special.get(worker_name) or worker_name.split(":")[-1].split(".")[-1]
-
-
-def _bind(handler: Callable[[Services, T], None], services: Services) -> Callable[[T], None]:
-    return lambda message: handler(services, message)

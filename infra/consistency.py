@@ -12,8 +12,8 @@ from domain import inventory, orders, payments, shipping
 from domain.saga import COMPLETED as SAGA_COMPLETED
 from domain.saga import FAILED as SAGA_FAILED
 from domain.saga import FORWARD, STEPS
-from handlers.service import Service
 from handlers.services import Services
+from handlers.services.base import Service
 from infra.replay import differences
 from projections import queries
 

@@ -17,8 +17,8 @@ from handlers import interventions
 from handlers.interventions import Recorded
 from handlers.messages import Envelope
 from handlers.retry import MalformedMessageError
-from handlers.service import Service
 from handlers.services import Services
+from handlers.services.base import Service
 from infra.dead_letters import (
     DISCARDED,
     LOG,

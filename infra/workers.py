@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from handlers.messages import Envelope, iso
 from handlers.retry import MalformedMessageError, RetryPolicy
-from handlers.service import Service
+from handlers.services.base import Service
 from infra.dead_letters import LOG, DeadLetters, Undelivered, describe
 from infra.messaging import to_message, to_record
 from infra.readstore import PROJECTOR, Positions, hold_read_models

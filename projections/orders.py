@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from domain.commands import ORDER_FIELDS
 from domain.orders import CANCELLED, COMPLETED, PENDING
 from handlers.messages import Envelope, iso
-from handlers.ordering import ORDER_FIELDS
 from projections.projection import Change, Projection, Rows, merged, order_of
 from projections.queries import Row
 from projections.tables import orders

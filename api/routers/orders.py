@@ -12,7 +12,9 @@ from api.errors import not_found, responses
 from api.schemas import EventRecord, Order, OrderAccepted, OrderPage, OrderStatus, PlaceOrderRequest
 from api.validation import MAX_OFFSET, IdempotencyKey, Identifier, Moment, OrderIdPath, Version
 from api.waiting import PreferHeader, wait_seconds
-from handlers.ordering import PlaceOrder, cancel_order, order_as_of, place_order, placed_order
+from handlers.cancel_order import cancel_order
+from handlers.order_history import order_as_of, placed_order
+from handlers.place_order import PlaceOrder, place_order
 from projections import queries
 
 router = APIRouter(tags=["orders"])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 from domain.commands import CreateOrder
-from handlers.orders import OrdersService
+from handlers.services.orders import OrdersService
 from infra.eventstore import service_env
+from infra.mocks import LoggingNotifier
 from infra.pgstore import create_schemas
 from infra.readstore import create_read_engine
 from infra.settings import Settings
@@ -23,7 +24,7 @@ async def test_a_second_creation_of_an_order_is_refused_and_the_next_save_goes_o
         engine = create_read_engine(settings)
         create_schemas(engine, ("orders",))
         engine.dispose()
-        orders = OrdersService(env=service_env(settings, "orders"))
+        orders = OrdersService(LoggingNotifier(), env=service_env(settings, "orders"))
         try:
             order = new_order()
             first = orders.create(order, "choreography")

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from handlers import ordering
+from handlers import place_order
 from infra.bootstrap import check_consistency
 from infra.settings import Settings
 from tests.integration.scenario import PRICES, settled_saga
@@ -110,7 +110,7 @@ async def test_a_key_claimed_by_a_request_that_died_before_its_saga_started_gets
         raise ProcessDied
 
     with monkeypatch.context() as crashing:
-        crashing.setattr(ordering, "_start", die)
+        crashing.setattr(place_order, "_start", die)
         with pytest.raises(ProcessDied):
             await _post(http, {**ORDER, "sagaMode": claimed_mode}, "interrupted")
     other_mode = next(mode for mode in MODES if mode != claimed_mode)

@@ -17,9 +17,9 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
-from handlers import orchestration
 from handlers.messages import Envelope
-from handlers.services import Services
+from handlers.routing import orchestrator
+from handlers.services.orchestrator import OrchestratorService
 from infra.bootstrap import check_consistency
 from infra.settings import Settings
 from tests.integration.scenario import PRICES, settled_saga
@@ -39,22 +39,22 @@ class FirstReplyLost:
     def __init__(self, reply_type: str) -> None:
         self.reply_type = reply_type
         self.lost: list[Envelope] = []
-        self.handle = orchestration.when_reply_advance_saga
+        self.handle = orchestrator.when_reply_advance_saga
         self._lock = threading.Lock()
 
-    def __call__(self, services: Services, message: Envelope) -> None:
+    def __call__(self, saga_orchestrator: OrchestratorService, message: Envelope) -> None:
         with self._lock:
             lose = message.type == self.reply_type and message.saga_mode == "orchestration" and not self.lost
             if lose:
                 self.lost.append(message)
         if not lose:
-            self.handle(services, message)
+            self.handle(saga_orchestrator, message)
 
 
 @pytest.fixture(params=list(LOST_REPLIES))
 def lost(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> FirstReplyLost:
     dropper = FirstReplyLost(request.param)
-    monkeypatch.setattr(orchestration, "when_reply_advance_saga", dropper)
+    monkeypatch.setattr(orchestrator, "when_reply_advance_saga", dropper)
     return dropper
 
 

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from domain.commands import CreateOrder
-from handlers import choreography
-from handlers.consumers import NOTIFIER, SERVICE_GROUPS, handler_for
 from handlers.messages import Envelope
+from handlers.routing import NOTIFIER, ROUTES, SERVICE_GROUPS, handler_for
 from handlers.services import Services
 from infra.bootstrap import build_services
 from infra.messaging import to_message, to_record
@@ -26,7 +25,7 @@ ORDER_ID = "order-convergence"
 ARRANGE_ATTEMPTS = 3
 FINAL_ORDER_EVENTS = frozenset({"OrderCompleted", "OrderCancelled"})
 REACTING = sorted(
-    {(group, kind) for group, reactions in choreography.REACTIONS.items() for kind in reactions}
+    {(group, kind) for group, routes in ROUTES.items() for kind in routes.reactions}
     | {(NOTIFIER, kind) for kind in FINAL_ORDER_EVENTS}
 )
 """Every kind of delivery (consumer group, message type) that some consumer reacts to."""
@@ -105,7 +104,7 @@ class Network:
             self.trace.append(f"{how} {delivery}")
         else:  # every consumer ignores it: delivered all the same, but kept out of the story
             self.ignored += 1
-        handler_for(delivery.group)(self.services, delivery.message)
+        handler_for(delivery.group, self.services)(delivery.message)
         self.collect()
 
     def run(self, choose: Callable[[Network], tuple[str, int] | None], max_steps: int = 400) -> None:

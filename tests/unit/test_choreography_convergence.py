@@ -20,7 +20,7 @@ from domain.inventory import Book
 from domain.orders import Order, OrderAlreadyFinalError
 from domain.payments import Account, Payment
 from domain.shipping import Shipment
-from handlers.ordering import CUSTOMER_CANCELLED, cancel_order
+from handlers.cancel_order import CUSTOMER_CANCELLED, cancel_order
 from tests.unit.choreography_harness import (
     ARRANGE_ATTEMPTS,
     FINAL_ORDER_EVENTS,

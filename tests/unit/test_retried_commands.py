@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.commands import CreateOrder
-from handlers import orchestration
 from handlers.messages import Envelope
+from handlers.routing import ORCHESTRATOR, handler_for
 from handlers.services import Services
 from infra.bootstrap import build_services
 from infra.eventstore import IN_MEMORY
@@ -54,18 +54,18 @@ def _last_command(services: Services) -> Envelope:
 def _up_to(services: Services, command_type: str) -> Envelope:
     """Runs the saga, each reply delivered, until it sends ``command_type``; returns that command."""
     while (command := _last_command(services)).type != command_type:
-        orchestration.execute(services, command)
-        orchestration.when_reply_advance_saga(services, to_message(_log(services, str(command.target))[-1]))
+        handler_for(str(command.target), services)(command)
+        handler_for(ORCHESTRATOR, services)(to_message(_log(services, str(command.target))[-1]))
     return command
 
 
 @pytest.mark.parametrize("command_type", FORWARD_COMMANDS)
 def test_a_redelivered_command_records_nothing_new(services: Services, command_type: str) -> None:
     command = _up_to(services, command_type)
-    orchestration.execute(services, command)
+    handler_for(str(command.target), services)(command)
     after_first = _log(services, str(command.target))
 
-    orchestration.execute(services, command)
+    handler_for(str(command.target), services)(command)
 
     assert _log(services, str(command.target)) == after_first
 
@@ -75,13 +75,13 @@ def test_a_retried_command_is_answered_again_with_the_recorded_outcome_once(
     services: Services, command_type: str
 ) -> None:
     command = _up_to(services, command_type)
-    orchestration.execute(services, command)
+    handler_for(str(command.target), services)(command)
     before = _log(services, str(command.target))
     outcome = before[-1]
     retry = replace(command, message_id=command.message_id.replace(":1", ":2"), occurred_at=datetime.now(UTC))
 
-    orchestration.execute(services, retry)
-    orchestration.execute(services, retry)  # and that retry redelivered
+    handler_for(str(retry.target), services)(retry)
+    handler_for(str(retry.target), services)(retry)  # and that retry redelivered
 
     after = _log(services, str(command.target))
     assert after[: len(before)] == before
@@ -103,7 +103,7 @@ def test_a_compensation_sent_after_its_outcome_gets_that_outcome(services: Servi
         occurred_at=datetime.now(UTC),
     )
 
-    orchestration.execute(services, release)
+    handler_for(str(release.target), services)(release)
 
     answer = to_message(_log(services, "inventory")[-1])
     assert (answer.type, answer.payload["reason"]) == ("StockUnavailable", "out of stock")

@@ -10,7 +10,7 @@ from domain.commands import CreateOrder
 from domain.orders import OrderNotFoundError
 from domain.saga import OrderSaga, Timing
 from handlers.ports import Clock
-from handlers.service import Service, retry_on_conflict
+from handlers.services.base import Service, retry_on_conflict
 
 
 class OrchestratorService(Service):

@@ -8,11 +8,17 @@ from eventsourcing.persistence import IntegrityError
 from domain.commands import CreateOrder
 from domain.orders import Order, OrderNotFoundError
 from handlers.ports import Notifier
-from handlers.service import Service, retry_on_conflict
+from handlers.services.base import Service, retry_on_conflict
 
 
 class OrdersService(Service):
+    """The orders themselves: placed, completed or cancelled once, and the customer told how each ended."""
+
     name = "orders"
+
+    def __init__(self, notifier: Notifier, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.notifier = notifier
 
     def create(self, command: CreateOrder, saga_mode: str) -> int:
         """Records the order unless it exists already; returns the log position of its creation.
@@ -50,9 +56,9 @@ class OrdersService(Service):
         return self.last_position(self.save(order))
 
     @retry_on_conflict
-    def notify_customer(self, order_id: str, notifier: Notifier) -> None:
+    def notify_customer(self, order_id: str) -> None:
         order = self.get(order_id)
         if order.is_final and not order.customer_notified:
-            notifier.notify(order.customer_id, order_id, order.status, order.cancel_reason)
+            self.notifier.notify(order.customer_id, order_id, order.status, order.cancel_reason)
             order.record_customer_notified()
             self.save(order)

@@ -2,17 +2,23 @@ from __future__ import annotations
 
 from domain.shipping import WAITING, Shipment
 from handlers.ports import Carrier, FaultInjector, raise_injected_fault
-from handlers.service import Service, retry_on_conflict
+from handlers.retry import RetryPolicy
+from handlers.services.base import Service, retry_on_conflict
 
 
 class ShippingService(Service):
+    """Each order's shipment: waiting for its stock, payment and address, then booked with the carrier."""
+
     name = "shipping"
     fault_key = "shipping"
 
-    def __init__(self, faults: FaultInjector, carrier: Carrier, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, faults: FaultInjector, carrier: Carrier, retry: RetryPolicy, env: dict[str, str] | None = None
+    ) -> None:
         super().__init__(env)
         self.faults = faults
         self.carrier = carrier
+        self.retry = retry
 
     def shipment(self, order_id: str, saga_mode: str) -> Shipment:
         return self.find(Shipment.create_id(order_id), Shipment) or Shipment.open(order_id, saga_mode)
@@ -24,6 +30,14 @@ class ShippingService(Service):
         shipment.note(prerequisite, shipping_address)
         self.save(shipment)
         return shipment
+
+    def try_to_arrange(self, order_id: str, shipping_address: str, saga_mode: str) -> None:
+        """Books the delivery, retried while it fails transiently; recorded as failed once the retries run out."""
+        self.retry.attempt(
+            lambda: self.arrange(order_id, shipping_address, saga_mode),
+            lambda reason: self.fail(order_id, saga_mode, reason),
+            saga_mode,
+        )
 
     @retry_on_conflict
     def arrange(self, order_id: str, shipping_address: str, saga_mode: str) -> Shipment:

@@ -6,17 +6,21 @@ from eventsourcing.domain import MutableOrImmutableAggregate
 
 from domain.inventory import RESERVED, Book, BookNotFoundError, Reservation
 from handlers.ports import FaultInjector, raise_injected_fault
-from handlers.service import Service, retry_on_conflict
+from handlers.retry import RetryPolicy
+from handlers.services.base import Service, retry_on_conflict
 
 
 class InventoryService(Service):
+    """A book's stock, and each order's reservation of it."""
+
     name = "inventory"
     fault_key = "inventory"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Book: 50}
 
-    def __init__(self, faults: FaultInjector, env: dict[str, str] | None = None) -> None:
+    def __init__(self, faults: FaultInjector, retry: RetryPolicy, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self.faults = faults
+        self.retry = retry
         self._prices: dict[str, int] = {}
 
     @retry_on_conflict
@@ -39,6 +43,14 @@ class InventoryService(Service):
 
     def reservation(self, order_id: str) -> Reservation | None:
         return self.find(Reservation.create_id(order_id), Reservation)
+
+    def try_to_reserve(self, order_id: str, book_id: str, quantity: int, saga_mode: str) -> None:
+        """Reserves, retried while it fails transiently; refused once the retries run out."""
+        self.retry.attempt(
+            lambda: self.reserve(order_id, book_id, quantity, saga_mode),
+            lambda reason: self.refuse(order_id, book_id, quantity, saga_mode, reason),
+            saga_mode,
+        )
 
     @retry_on_conflict
     def reserve(self, order_id: str, book_id: str, quantity: int, saga_mode: str) -> Reservation:

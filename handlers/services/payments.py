@@ -6,30 +6,34 @@ from typing import Any, ClassVar
 from eventsourcing.domain import MutableOrImmutableAggregate
 
 from domain.inventory import BookNotFoundError
-from domain.payments import COMPLETED, Account, CustomerNotFoundError, InsufficientFundsError, Payment
-from handlers.inventory import InventoryService
-from handlers.ports import FaultInjector, PaymentGateway, raise_injected_fault
-from handlers.service import Service, retry_on_conflict
+from domain.payments import COMPLETED, Account, CustomerNotFoundError, InsufficientFundsError, Payment, amount_refusal
+from handlers.ports import Catalogue, FaultInjector, PaymentGateway, raise_injected_fault
+from handlers.retry import RetryPolicy
+from handlers.services.base import Service, retry_on_conflict
 
 log = logging.getLogger(__name__)
 
 
-def catalogue_price(inventory: InventoryService, book_id: str) -> int | None:
-    try:
-        return inventory.catalogue_price(book_id)
-    except BookNotFoundError:
-        return None
-
-
 class PaymentsService(Service):
+    """Each customer's account, and each order's payment: charged once, refunded or voided at most once."""
+
     name = "payments"
     fault_key = "payment"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Account: 50}
 
-    def __init__(self, faults: FaultInjector, gateway: PaymentGateway, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        faults: FaultInjector,
+        gateway: PaymentGateway,
+        catalogue: Catalogue,
+        retry: RetryPolicy,
+        env: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(env)
         self.faults = faults
         self.gateway = gateway
+        self.catalogue = catalogue
+        self.retry = retry
         self._customers: set[str] = set()
 
     @retry_on_conflict
@@ -52,6 +56,28 @@ class PaymentsService(Service):
     def payment(self, order_id: str) -> Payment | None:
         return self.find(Payment.create_id(order_id), Payment)
 
+    def try_to_charge(
+        self, order_id: str, customer_id: str, method: str, amount: int, book_id: str, quantity: int, saga_mode: str
+    ) -> None:
+        """Charges an amount that matches the catalogue, retried while it fails transiently; declined when
+        the amount is wrong or the retries run out."""
+        refusal = amount_refusal(amount, book_id, quantity, self._price_of(book_id))
+        if refusal is not None:
+            log.warning("order %s: payment refused: %s", order_id, refusal)
+            self.decline(order_id, customer_id, method, amount, saga_mode, refusal)
+            return
+        self.retry.attempt(
+            lambda: self.charge(order_id, customer_id, method, amount, saga_mode),
+            lambda reason: self.decline(order_id, customer_id, method, amount, saga_mode, reason),
+            saga_mode,
+        )
+
+    def _price_of(self, book_id: str) -> int | None:
+        try:
+            return self.catalogue.catalogue_price(book_id)
+        except BookNotFoundError:
+            return None
+
     @retry_on_conflict
     def charge(self, order_id: str, customer_id: str, method: str, amount: int, saga_mode: str) -> Payment:
         existing = self.payment(order_id)
@@ -69,16 +95,6 @@ class PaymentsService(Service):
         payment = Payment.charge(account, order_id, saga_mode, method, amount, transaction_id)
         self.save(account, payment)
         return payment
-
-    def refuse_wrong_amount(
-        self, order_id: str, customer_id: str, method: str, amount: int, saga_mode: str, refusal: str | None
-    ) -> bool:
-        """Declines the charge if ``refusal`` says why (see ``amount_refusal``); True if it did."""
-        if refusal is None:
-            return False
-        log.warning("order %s: payment refused: %s", order_id, refusal)
-        self.decline(order_id, customer_id, method, amount, saga_mode, refusal)
-        return True
 
     @retry_on_conflict
     def decline(

@@ -1,6 +1,5 @@
-"""The saga's forward steps as each service performs them, whichever style asked: retried when
-they fail transiently, and recorded as failed when the retries run out. And what a participant
-does with an orchestration command it has already answered."""
+"""What a participant does with an orchestration command before its routing table does: reads the command
+the message carries, and does not act twice on a command it has answered already."""
 
 from __future__ import annotations
 
@@ -8,65 +7,38 @@ import logging
 
 from eventsourcing.domain import DomainEvent
 
-from domain.inventory import Reservation
-from domain.orders import Order
-from domain.payments import Payment
+from domain import commands
 from domain.replies import Participant
 from domain.saga import STEPS
-from domain.shipping import Shipment
 from handlers.messages import Envelope
-from handlers.service import Service, retry_on_conflict
-from handlers.services import Services
+from handlers.retry import MalformedMessageError
+from handlers.services.base import Service, retry_on_conflict
 
 log = logging.getLogger(__name__)
 
-
-def reserve_stock(services: Services, order_id: str, book_id: str, quantity: int, saga_mode: str) -> None:
-    services.retry.attempt(
-        lambda: services.inventory.reserve(order_id, book_id, quantity, saga_mode),
-        lambda reason: services.inventory.refuse(order_id, book_id, quantity, saga_mode, reason),
-        saga_mode,
-    )
-
-
-def charge_payment(
-    services: Services, order_id: str, customer_id: str, method: str, amount: int, saga_mode: str
-) -> None:
-    services.retry.attempt(
-        lambda: services.payments.charge(order_id, customer_id, method, amount, saga_mode),
-        lambda reason: services.payments.decline(order_id, customer_id, method, amount, saga_mode, reason),
-        saga_mode,
-    )
-
-
-def arrange_shipping(services: Services, order_id: str, shipping_address: str, saga_mode: str) -> None:
-    services.retry.attempt(
-        lambda: services.shipping.arrange(order_id, shipping_address, saga_mode),
-        lambda reason: services.shipping.fail(order_id, saga_mode, reason),
-        saga_mode,
-    )
-
-
 OUTCOMES = {step.command_name: step.done_by | step.failed_by for step in STEPS.values()}
 """The events that answer each orchestration command."""
-PARTICIPANTS: dict[str, type[Participant]] = {
-    "orders": Order,
-    "inventory": Reservation,
-    "payments": Payment,
-    "shipping": Shipment,
-}
 _METADATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 
 
-def answered_before(services: Services, command: Envelope) -> bool:
+def command_in(message: Envelope) -> commands.Command:
+    """The command a message carries; ``MalformedMessageError`` (parked at once) if it is not one."""
+    kind = commands.COMMANDS.get(message.type)
+    if kind is None:
+        raise MalformedMessageError(f"{message.type!r} is not a command")
+    try:
+        return kind(**message.payload)
+    except TypeError as error:
+        raise MalformedMessageError(f"{message.type} with the wrong fields: {error}") from None
+
+
+def answered_before(service: Service, kind: type[Participant], command: Envelope) -> bool:
     """Whether the command's target had already recorded an outcome for it; then it does not act again.
 
     If that outcome is older than the command, the command is a retry: the orchestrator sent it because
     the reply never reached it, so the target answers again with the recorded outcome (once per command
     message). An outcome recorded after the command was sent came from this very command (now redelivered)
     or from an earlier attempt, and its reply is in the log already: nothing more is said."""
-    service = services.by_name()[str(command.target)]
-    kind = PARTICIPANTS[str(command.target)]
     outcomes = [
         e
         for e in service.events.get(kind.create_id(command.order_id))

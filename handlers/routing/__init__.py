@@ -1,0 +1,46 @@
+"""Which code handles a message, whatever transport brought it: one handler per consumer group, bound
+to the one service it needs. Each service's own table is in the module named after it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from handlers.messages import Envelope
+from handlers.routing import inventory, notifier, orchestrator, orders, payments, shipping
+from handlers.routing.routes import Routes
+from handlers.services import Services
+
+SERVICE_GROUPS = ("orders", "inventory", "payments", "shipping")
+ORCHESTRATOR = "orchestrator"
+NOTIFIER = "notifier"
+GROUPS = (*SERVICE_GROUPS, ORCHESTRATOR, NOTIFIER)
+
+ROUTES: dict[str, Routes[Any]] = {
+    "orders": orders.ROUTES,
+    "inventory": inventory.ROUTES,
+    "payments": payments.ROUTES,
+    "shipping": shipping.ROUTES,
+}
+"""Each service's routing table, for both styles."""
+
+Handler = Callable[[Envelope], None]
+
+
+def handler_for(group: str, services: Services) -> Handler:
+    if group == ORCHESTRATOR:
+        return partial(orchestrator.when_reply_advance_saga, services.orchestrator)
+    if group == NOTIFIER:
+        return partial(notifier.when_order_finished_notify_customer, services.orders)
+    if group not in ROUTES:
+        raise ValueError(f"no consumer group called {group!r}")
+    return ROUTES[group].bind(services.by_name()[group])
+
+
+def wanted_by(group: str) -> Callable[[Envelope], bool]:
+    """Whether ``handler_for(group)`` would do anything with a message; a transport that carries every
+    service's events to every group can acknowledge the others without calling the handler."""
+    if group not in ROUTES:
+        return lambda message: True
+    return partial(ROUTES[group].wants, group)
