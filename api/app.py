@@ -13,7 +13,7 @@ from api.routers import catalog, events, interventions, operations, orders
 from api.waiting import SagaEnds
 from infra.bootstrap import Runtime, bootstrap
 from infra.credentials import CredentialStore
-from infra.pgstore import one_at_a_time
+from infra.postgres_events import one_at_a_time
 from infra.seed import seed_credentials
 from infra.settings import Settings
 

@@ -22,16 +22,9 @@ from rich.progress import MofNCompleteColumn, Progress, TextColumn
 from api.app import create_app
 from api.schemas import ProjectionName
 from infra import audit
-from infra.bootstrap import (
-    ROLES,
-    Runtime,
-    bootstrap,
-    check_consistency,
-    open_services,
-    replay_read_models,
-    upgrade_database,
-)
+from infra.bootstrap import ROLES, Runtime, bootstrap
 from infra.credentials import set_customer_password
+from infra.maintenance import check_consistency, open_services, replay_read_models, upgrade_database
 from infra.settings import Settings
 
 app = typer.Typer(

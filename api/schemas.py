@@ -9,7 +9,7 @@ from pydantic.alias_generators import to_camel
 
 from api.validation import Identifier, text
 from domain.common import PaymentMethod, SagaMode
-from infra.messaging import camel_keys
+from infra.wire import camel_keys
 from projections.catalog import PROJECTIONS
 
 MAX_QUANTITY = 100

@@ -32,9 +32,10 @@ from sqlalchemy.engine import make_url
 
 from domain.common import PaymentMethod, SagaMode
 from handlers.place_order import PlaceOrder, place_order
-from infra.bootstrap import PROJECTOR, Runtime, bootstrap
+from infra.bootstrap import Runtime, bootstrap
+from infra.loops import Worker
+from infra.read_database import PROJECTOR
 from infra.settings import Settings
-from infra.workers import Worker
 
 BOOKS = (("book-123", 3500), ("book-789", 2800))
 CUSTOMERS = ("customer-001", "customer-002")

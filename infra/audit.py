@@ -11,7 +11,8 @@ from typing import IO, Any
 
 from handlers.messages import Envelope, iso, plain
 from handlers.services.base import Service
-from infra.messaging import camel_keys, read_log
+from infra.log_records import read_log
+from infra.wire import camel_keys
 
 FIELDS = (
     "id",

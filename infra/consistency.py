@@ -14,7 +14,7 @@ from domain.saga import FAILED as SAGA_FAILED
 from domain.saga import FORWARD, STEPS
 from handlers.services import Services
 from handlers.services.base import Service
-from infra.replay import differences
+from infra.read_model_rebuild import differences
 from projections import queries
 
 

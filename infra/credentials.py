@@ -16,7 +16,7 @@ from threading import Lock
 
 from sqlalchemy import Column, Engine, MetaData, String, Table, select
 
-from infra.readstore import autocommit, create_read_engine, create_read_tables
+from infra.read_database import autocommit, create_read_engine, create_read_tables
 from infra.settings import Settings
 from projections import queries
 

@@ -31,8 +31,8 @@ from sqlalchemy import (
 from domain.common import ConflictError, NotFoundError, SagaMode
 from handlers.messages import Envelope, iso
 from handlers.retry import MalformedMessageError
-from infra.messaging import decode, encode
-from infra.readstore import PROJECTOR
+from infra.read_database import PROJECTOR
+from infra.wire import decode, encode
 from projections.queries import Row
 
 PARKED = "PARKED"

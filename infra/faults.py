@@ -1,11 +1,16 @@
-"""Injected faults kept in the database, so that every process of a deployment sees the same ones."""
+"""Injected faults that make the services fail on demand: kept in the database, so that every process of
+a deployment sees the same ones, or in memory for a process of its own."""
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, delete, select
 
-from infra.mocks import SERVICES_WITH_FAULTS
-from infra.readstore import autocommit
+from infra.read_database import autocommit
+
+SERVICES_WITH_FAULTS = ("inventory", "payment", "shipping")
 
 metadata = MetaData()
 faults = Table(
@@ -54,3 +59,29 @@ class DatabaseFaults:
         with self._single_statements.connect() as connection:
             kind = connection.execute(delete(faults).where(faults.c.id == oldest).returning(faults.c.kind)).scalar()
         return None if kind is None else str(kind)
+
+
+class InMemoryFaults:
+    """Faults queued per service; each operation of that service consumes one."""
+
+    def __init__(self) -> None:
+        self._queued: dict[str, deque[str]] = {service: deque() for service in SERVICES_WITH_FAULTS}
+        self._lock = threading.Lock()
+
+    def inject(self, service: str, kind: str, times: int) -> None:
+        with self._lock:
+            self._queued[service].extend([kind] * times)
+
+    def clear(self) -> None:
+        with self._lock:
+            for queue in self._queued.values():
+                queue.clear()
+
+    def pending(self) -> dict[str, list[str]]:
+        with self._lock:
+            return {service: list(queue) for service, queue in self._queued.items()}
+
+    def take(self, service: str) -> str | None:
+        with self._lock:
+            queue = self._queued.get(service)
+            return queue.popleft() if queue else None

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from handlers.messages import iso
 from handlers.ports import KeyClaim
-from infra.readstore import autocommit
+from infra.read_database import autocommit
 
 metadata = MetaData()
 idempotency_keys = Table(

@@ -30,8 +30,8 @@ from infra.dead_letters import (
     decoded,
     describe,
 )
-from infra.messaging import to_message, to_record
-from infra.readstore import PROJECTOR, hold_read_models
+from infra.log_records import to_message, to_record
+from infra.read_database import PROJECTOR, hold_read_models
 from projections.projection import Projection
 from projections.queries import Row
 

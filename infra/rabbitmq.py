@@ -28,8 +28,8 @@ from domain.saga import OrderSaga
 from handlers.messages import Envelope
 from handlers.retry import RetryPolicy
 from infra.dead_letters import RABBITMQ, Undelivered, decoded
-from infra.messaging import encode, partition_of
 from infra.supervision import Health
+from infra.wire import encode, partition_of
 
 log = logging.getLogger(__name__)
 REPLIES = "replies"

@@ -33,8 +33,8 @@ from redis.typing import KeyT, StreamIdT
 from handlers.messages import Envelope
 from handlers.retry import RetryPolicy
 from infra.dead_letters import REDIS, Undelivered, decoded
-from infra.messaging import encode, partition_of
 from infra.supervision import Health
+from infra.wire import encode, partition_of
 
 log = logging.getLogger(__name__)
 LEASE_MS = 5000

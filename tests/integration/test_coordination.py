@@ -11,7 +11,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
-from infra.readstore import Lease, Positions, create_read_engine, create_read_tables
+from infra.read_database import Lease, Positions, create_read_engine, create_read_tables
 from infra.settings import Settings
 from tests.infrastructure import borrowed_infrastructure
 

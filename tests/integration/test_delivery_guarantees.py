@@ -16,7 +16,7 @@ from sqlalchemy import text
 from api.app import create_app
 from handlers.messages import Envelope
 from infra.bootstrap import Runtime, bootstrap
-from infra.messaging import to_record
+from infra.log_records import to_record
 from infra.redis_streams import RedisConsumer
 from infra.settings import Settings
 from tests.conftest import TIMINGS

@@ -6,10 +6,10 @@ import uuid
 
 from domain.commands import CreateOrder
 from handlers.services.orders import OrdersService
-from infra.eventstore import service_env
-from infra.mocks import LoggingNotifier
-from infra.pgstore import create_schemas
-from infra.readstore import create_read_engine
+from infra.event_stores import service_env
+from infra.fakes import LoggingNotifier
+from infra.postgres_events import create_schemas
+from infra.read_database import create_read_engine
 from infra.settings import Settings
 from tests.infrastructure import borrowed_infrastructure
 

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from handlers import place_order
-from infra.bootstrap import check_consistency
+from infra.maintenance import check_consistency
 from infra.settings import Settings
 from tests.integration.scenario import PRICES, settled_saga
 from tests.support import eventually

@@ -20,7 +20,7 @@ from api.app import create_app
 from handlers.messages import Envelope
 from handlers.routing import orchestrator
 from handlers.services.orchestrator import OrchestratorService
-from infra.bootstrap import check_consistency
+from infra.maintenance import check_consistency
 from infra.settings import Settings
 from tests.integration.scenario import PRICES, settled_saga
 from tests.support import eventually

@@ -29,11 +29,13 @@ from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from handlers.messages import Envelope
-from infra.bootstrap import Runtime, check_consistency
-from infra.messaging import decode, read_log, to_message
+from infra.bootstrap import Runtime
+from infra.log_records import read_log, to_message
+from infra.loops import Worker
+from infra.maintenance import check_consistency
 from infra.redis_streams import RedisConsumer, RedisStreams
 from infra.settings import Settings
-from infra.workers import Worker
+from infra.wire import decode
 from projections.tables import positions
 from tests.conftest import TIMINGS
 from tests.infrastructure import (

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from handlers.messages import Envelope
 from infra.bootstrap import Runtime
-from infra.replay import Difference, differences
+from infra.read_model_rebuild import Difference, differences
 from infra.settings import Settings
 from tests.conftest import TIMINGS
 from tests.infrastructure import borrowed_infrastructure

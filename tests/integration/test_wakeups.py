@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from infra.bootstrap import SERVICE_NAMES, open_services, upgrade_database
-from infra.pgstore import LogNotifications
+from infra.bootstrap import SERVICE_NAMES
+from infra.loops import Doorbell
+from infra.maintenance import open_services, upgrade_database
+from infra.postgres_events import LogNotifications
 from infra.settings import Settings
-from infra.workers import Doorbell
 from tests.infrastructure import borrowed_infrastructure
 from tests.support import eventually
 

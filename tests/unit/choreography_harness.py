@@ -16,8 +16,8 @@ from handlers.messages import Envelope
 from handlers.routing import NOTIFIER, ROUTES, SERVICE_GROUPS, handler_for
 from handlers.services import Services
 from infra.bootstrap import build_services
-from infra.messaging import to_message, to_record
-from infra.mocks import InMemoryFaults
+from infra.faults import InMemoryFaults
+from infra.log_records import to_message, to_record
 from infra.seed import seed
 from infra.settings import Settings
 

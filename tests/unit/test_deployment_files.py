@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy.pool import QueuePool
 
 from infra.bootstrap import SERVICE_NAMES, stores_kept
-from infra.eventstore import service_env
-from infra.readstore import create_read_engine
+from infra.event_stores import service_env
+from infra.read_database import create_read_engine
 from infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

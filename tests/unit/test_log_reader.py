@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import infra.workers
+import infra.log_consumers
 from handlers.messages import Envelope
-from infra.workers import LogReader
+from infra.log_consumers import LogReader
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -58,7 +58,7 @@ def read_everything(logs: list[FakeLog], batch_size: int) -> list[Envelope]:
 
 @pytest.fixture(autouse=True)
 def records_are_already_envelopes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(infra.workers, "to_record", lambda source, record: record)
+    monkeypatch.setattr(infra.log_consumers, "to_record", lambda source, record: record)
 
 
 def test_a_late_committed_earlier_event_holds_back_the_other_log() -> None:

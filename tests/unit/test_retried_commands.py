@@ -14,9 +14,9 @@ from handlers.messages import Envelope
 from handlers.routing import ORCHESTRATOR, handler_for
 from handlers.services import Services
 from infra.bootstrap import build_services
-from infra.eventstore import IN_MEMORY
-from infra.messaging import read_log, to_message
-from infra.mocks import InMemoryFaults
+from infra.event_stores import IN_MEMORY
+from infra.faults import InMemoryFaults
+from infra.log_records import read_log, to_message
 from infra.seed import seed
 from infra.settings import Settings
 

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from infra.loops import Doorbell, Worker
 from infra.supervision import Backoff, Health, supervise, through_outages
-from infra.workers import Doorbell, Worker
 from tests.support import eventually
 
 

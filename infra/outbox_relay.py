@@ -16,50 +16,15 @@ import asyncio
 import logging
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from domain.common import SagaMode
-from domain.saga import REPLY_TYPES
-from handlers.messages import Envelope
-from infra.messaging import COMMAND_DISPATCHED, to_message
-from infra.rabbitmq import REPLIES, RabbitBus
-from infra.readstore import Lease
-from infra.redis_streams import RedisStreams
-from infra.workers import Doorbell, LogReader, Worker
+from infra.brokers import Brokers
+from infra.log_consumers import LogReader
+from infra.loops import Doorbell, Worker
+from infra.read_database import Lease
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Brokers:
-    redis: RedisStreams | None
-    rabbitmq: RabbitBus | None
-
-    def carries(self, record: Envelope) -> bool:
-        """Whether a broker delivers this record, so nobody needs to read it from the log."""
-        return self.route(record) is not None
-
-    def route(self, record: Envelope) -> tuple[str, str] | None:
-        """(broker, route) for a record worth publishing; None for what stays in the log."""
-        if self.rabbitmq and record.type == COMMAND_DISPATCHED:
-            return "rabbitmq", f"commands.{record.payload['service']}"
-        if self.rabbitmq and record.saga_mode == SagaMode.ORCHESTRATION and to_message(record).type in REPLY_TYPES:
-            return "rabbitmq", REPLIES
-        if self.redis and record.saga_mode == SagaMode.CHOREOGRAPHY:
-            return "redis", "events"
-        return None
-
-    async def publish(self, record: Envelope) -> None:
-        route = self.route(record)
-        if route is None:
-            return
-        broker, key = route
-        if broker == "redis" and self.redis:
-            await self.redis.publish(record)
-        elif self.rabbitmq:
-            await self.rabbitmq.publish(key, to_message(record))
 
 
 class Relay(Worker):

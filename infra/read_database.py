@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from infra.eventstore import IN_MEMORY, UnsupportedDatabaseError
+from infra.event_stores import IN_MEMORY, UnsupportedDatabaseError
 from infra.settings import Settings
 from projections.tables import metadata, positions
 

@@ -21,9 +21,9 @@ from uuid import UUID
 from eventsourcing.application import Application
 from sqlalchemy import JSON, Column, Connection, Engine, MetaData, Table, Text, cast, insert, select, text
 
-from infra.messaging import read_log
-from infra.readstore import PROJECTOR, Positions, hold_read_models
-from infra.workers import apply_isolated
+from infra.log_records import read_log
+from infra.projector import apply_isolated
+from infra.read_database import PROJECTOR, Positions, hold_read_models
 from projections.catalog import PROJECTIONS
 from projections.projection import Projection
 

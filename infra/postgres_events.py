@@ -18,8 +18,8 @@ from psycopg.sql import SQL, Identifier
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from infra.loops import Doorbell
 from infra.supervision import Health
-from infra.workers import Doorbell
 
 log = logging.getLogger(__name__)
 EVENTS_TABLE = "events"

@@ -1,0 +1,97 @@
+"""The embedded topology's transport: consumer groups reading the services' logs directly.
+
+Each consumer group reads the other services' logs from positions it keeps, so a restart resumes
+exactly where it stopped. Delivery is at-least-once (positions advance after a batch); every
+handler is idempotent. The projector and the notifier read the logs this way in every topology.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from handlers.messages import Envelope
+from handlers.retry import MalformedMessageError, RetryPolicy
+from handlers.services.base import Service
+from infra.dead_letters import LOG, Undelivered
+from infra.log_records import to_message, to_record
+from infra.read_database import Positions
+
+log = logging.getLogger(__name__)
+
+
+class LogReader:
+    """Reads the next batch of several services' logs, merged by time, each log kept in its own order."""
+
+    def __init__(self, consumer: str, sources: Sequence[Service], positions: Positions, batch_size: int = 200):
+        self.consumer = consumer
+        self.sources = sources
+        self.positions = positions
+        self.batch_size = batch_size
+
+    def read(self, connection: Connection | None = None) -> tuple[list[Envelope], dict[str, int]]:
+        """The next batch, and the position it reaches in each log it advanced in."""
+        reached = self.positions.of(self.consumer, connection)
+        # every log's end first, then the pages: an effect in one log is rarely read without its cause in another
+        heads = [source.recorder.max_notification_id() if len(self.sources) > 1 else None for source in self.sources]
+        per_source = []
+        for source, head in zip(self.sources, heads, strict=True):
+            start = reached.get(source.name, 0) + 1
+            notifications = source.recorder.select_notifications(start=start, limit=self.batch_size, stop=head)
+            per_source.append([to_record(source, n) for n in notifications])
+        # a full page may be followed by events earlier than another log's: that log waits for the next batch.
+        # Each log gives a prefix (timestamps within one log are only roughly in order), never skipping one.
+        full_pages = [page for page in per_source if len(page) == self.batch_size]
+        horizon = min((max(record.occurred_at for record in page) for page in full_pages), default=None)
+        if horizon is not None:
+            per_source = [list(itertools.takewhile(lambda r: r.occurred_at <= horizon, page)) for page in per_source]
+        records = list(heapq.merge(*per_source, key=lambda record: record.occurred_at))
+        advanced = {record.source: record.position for record in records}  # in order: the last one wins
+        return records, advanced
+
+
+@dataclass
+class Consumer:
+    """A consumer group: hands each message to its handler, then records how far it got. A message that
+    keeps failing is parked (and its saga marked STUCK), and the group goes on with the next one."""
+
+    reader: LogReader
+    handle: Callable[[Envelope], None]
+    accept: Callable[[Envelope], bool] = lambda record: True
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    park: Callable[[Undelivered], object] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.reader.consumer
+
+    def step(self) -> int:
+        records, reached = self.reader.read()
+        for record in records:
+            if self.accept(record):
+                self._deliver(record)
+        if records:
+            self.reader.positions.advance(self.name, reached)
+        return len(records)
+
+    def _deliver(self, record: Envelope) -> None:
+        try:
+            message = to_message(record)
+        except (KeyError, TypeError) as error:
+            malformed = MalformedMessageError(f"{record.type} without the fields of a command: {error!r}")
+            self._park(Undelivered.of(self.name, LOG, record, malformed, 1))
+            return
+        try:
+            self.policy.call(lambda: self.handle(message))
+        except Exception as error:  # it kept failing, or never can work: park it, go on with the next one
+            self._park(Undelivered.of(self.name, LOG, message, error, self.policy.attempts_for(error)))
+
+    def _park(self, undelivered: Undelivered) -> None:
+        if self.park is None:  # nowhere to park it: the group stops here rather than lose it
+            raise undelivered.error
+        self.park(undelivered)

@@ -1,0 +1,90 @@
+"""How every long-running loop of a process runs: one ``step`` over and over, woken by a doorbell when
+a service saves, napping when there was nothing to do, backing off while its servers are away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from typing import Protocol
+
+from infra.supervision import Health, is_outage
+
+log = logging.getLogger(__name__)
+
+
+class Runnable(Protocol):
+    """A long-running part of a process: a consumer, a relay, the projector, the saga timer. Its ``health``
+    says whether it works; ``run`` rides out outages of its servers and returns once ``stopping`` is set."""
+
+    name: str
+    health: Health
+
+    async def run(self, stopping: asyncio.Event, thread: Executor) -> None: ...
+
+
+class Doorbell:
+    """Wakes the loops that read a service's log as soon as that service saves, from whichever thread saved."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._events: list[tuple[frozenset[str] | None, asyncio.Event]] = []
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def listen(self, sources: Iterable[str] | None = None) -> asyncio.Event:
+        """An event set whenever one of ``sources`` (every service if None) saves."""
+        self._events.append((None if sources is None else frozenset(sources), asyncio.Event()))
+        return self._events[-1][1]
+
+    def ring(self, source: str | None = None, *_: object) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake, source)
+
+    def _wake(self, source: str | None) -> None:
+        for sources, bell in self._events:
+            if source is None or sources is None or source in sources:
+                bell.set()
+
+
+class Worker:
+    """Runs one ``step`` function over and over, napping when there was nothing to do, and backing off while
+    its steps fail (a database or broker outage): reported once, on ``health``, not on every attempt."""
+
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], int],
+        doorbell: Doorbell,
+        interval: float,
+        sources: Iterable[str] | None = None,
+    ) -> None:
+        self.name = name
+        self.step = step
+        self.bell = doorbell.listen(sources)
+        self.interval = interval
+        self.health = Health(name)
+
+    async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
+        while not stopping.is_set():
+            try:
+                done = await self.do_step(thread)
+            except Exception as error:  # an outage of the store or broker: wait for it to pass, then go on
+                if not self.health.failures and not is_outage(error):
+                    log.warning("worker %s failed a step", self.name, exc_info=True)
+                await self.health.pause(error, stopping)
+                continue
+            self.health.recovered()
+            if not done:
+                await self._nap()
+
+    async def do_step(self, thread: Executor) -> int:
+        return await asyncio.get_running_loop().run_in_executor(thread, self.step)
+
+    async def _nap(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.bell.wait(), self.interval)
+        self.bell.clear()

@@ -1,0 +1,165 @@
+"""Which loops a process runs, and for which role: how a message reaches a service in each topology.
+
+With no broker, the logs are the transport: each consumer group reads the other services' logs. With
+Redis, each service's group consumes the choreography events from partitioned streams; with RabbitMQ,
+its commands (and the orchestrator its replies) from partitioned queues; each log's outbox relay feeds
+them. The projector, the notifier, the saga timer and the STUCK markers read the logs in every topology.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.common import SagaMode
+from handlers.messages import Envelope
+from handlers.retry import RetryPolicy
+from handlers.routing import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, wanted_by
+from handlers.services import Services
+from infra.brokers import Brokers
+from infra.log_consumers import Consumer, LogReader
+from infra.loops import Doorbell, Runnable, Worker
+from infra.outbox_relay import Relay
+from infra.projector import Projector
+from infra.quarantine import Quarantine, StuckMarker
+from infra.rabbitmq import REPLIES, RabbitConsumer
+from infra.read_database import PROJECTOR, Lease, Positions, autocommit
+from infra.redis_streams import RedisConsumer
+from infra.saga_timer import SagaTimer
+from infra.settings import Settings
+from projections.catalog import PROJECTIONS
+
+ROLES = (*SERVICE_GROUPS, ORCHESTRATOR, "projector")
+"""What ``cloudmart worker ROLE`` runs: each service's loops, or the projector's."""
+_MARKER_ROLES = {SagaMode.ORCHESTRATION: ORCHESTRATOR, SagaMode.CHOREOGRAPHY: "orders"}
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A loop, and the role whose worker runs it."""
+
+    role: str
+    loop: Runnable
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the loops of one process share."""
+
+    settings: Settings
+    services: Services
+    positions: Positions
+    doorbell: Doorbell
+    clock: Callable[[], datetime]
+    brokers: Brokers
+    quarantine: Quarantine
+
+
+def loops(wiring: Wiring) -> list[Placed]:
+    """Every loop of a process that runs every role, each with its role."""
+    return [
+        *_log_consumers(wiring),
+        *_broker_consumers(wiring),
+        *_relays(wiring),
+        Placed("projector", _projector(wiring)),
+        *_timers(wiring),
+    ]
+
+
+def delivery_policy(settings: Settings) -> RetryPolicy:
+    """How every consumer retries a message before parking it."""
+    return RetryPolicy(
+        settings.delivery_attempts, settings.delivery_backoff_seconds, settings.delivery_max_backoff_seconds
+    )
+
+
+def stores_kept(roles: frozenset[str]) -> frozenset[str]:
+    """The event stores a worker of ``roles`` keeps open: its own, and for payments the catalogue's, whose
+    prices a charge's amount is checked against."""
+    return roles | ({"inventory"} if "payments" in roles else set())
+
+
+def _log_consumers(wiring: Wiring) -> list[Placed]:
+    """The notifier always reads the orders log; the groups read the logs for what no broker carries."""
+    apps = wiring.services.by_name()
+    sources = {
+        **{group: [app for name, app in apps.items() if name != group] for group in SERVICE_GROUPS},
+        ORCHESTRATOR: [apps[name] for name in SERVICE_GROUPS],
+        NOTIFIER: [apps["orders"]],
+    }
+    everything_by_broker = wiring.brokers.redis is not None and wiring.brokers.rabbitmq is not None
+    placed = []
+    for group, logs in sources.items():
+        if group != NOTIFIER and everything_by_broker:
+            continue
+        accept = (lambda record: True) if group == NOTIFIER else _not_carried_by(wiring.brokers)
+        consumer = Consumer(
+            LogReader(group, logs, wiring.positions),
+            wiring.quarantine.handlers[group],
+            accept,
+            policy=delivery_policy(wiring.settings),
+            park=wiring.quarantine.park,
+        )
+        worker = Worker(
+            group, consumer.step, wiring.doorbell, wiring.settings.idle_poll_seconds, [a.name for a in logs]
+        )
+        placed.append(Placed("orders" if group == NOTIFIER else group, worker))
+    return placed
+
+
+def _broker_consumers(wiring: Wiring) -> list[Placed]:
+    handlers, policy, park = wiring.quarantine.handlers, delivery_policy(wiring.settings), wiring.quarantine.park
+    placed = []
+    if redis := wiring.brokers.redis:
+        claim = wiring.settings.redis_claim_idle_ms
+        placed += [
+            Placed(group, RedisConsumer(redis, group, handlers[group], claim, wanted_by(group), policy, park))
+            for group in SERVICE_GROUPS
+        ]
+    if rabbit := wiring.brokers.rabbitmq:
+        placed += [
+            Placed(group, RabbitConsumer(rabbit, f"commands.{group}", handlers[group], policy, park))
+            for group in SERVICE_GROUPS
+        ]
+        placed.append(Placed(ORCHESTRATOR, RabbitConsumer(rabbit, REPLIES, handlers[ORCHESTRATOR], policy, park)))
+    return placed
+
+
+def _relays(wiring: Wiring) -> list[Placed]:
+    """One outbox relay per service log, publishing only while it holds that log's lease."""
+    if not (wiring.brokers.redis or wiring.brokers.rabbitmq):
+        return []
+    engine, settings = wiring.positions.engine, wiring.settings
+    holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    placed = []
+    for name, app in wiring.services.by_name().items():
+        reader = LogReader(f"relay:{name}", [app], wiring.positions)
+        lease = Lease(engine, reader.consumer, holder, settings.relay_lease_seconds)
+        placed.append(Placed(name, Relay(reader, wiring.brokers, lease, wiring.doorbell, settings.idle_poll_seconds)))
+    return placed
+
+
+def _projector(wiring: Wiring) -> Worker:
+    reader = LogReader(PROJECTOR, list(wiring.services.by_name().values()), wiring.positions)
+    engine = wiring.positions.engine
+    projector = Projector(reader, engine, PROJECTIONS, wiring.quarantine.store, delivery_policy(wiring.settings))
+    return Worker(PROJECTOR, projector.step, wiring.doorbell, wiring.settings.idle_poll_seconds)
+
+
+def _timers(wiring: Wiring) -> list[Placed]:
+    """The saga timer, and a STUCK marker per style, each in the role that keeps the store it writes."""
+    interval = wiring.settings.tick_interval_seconds
+    timer = SagaTimer(autocommit(wiring.positions.engine), wiring.services.orchestrator.tick, wiring.clock)
+    placed = [Placed(ORCHESTRATOR, Worker(timer.name, timer.step, Doorbell(), interval))]
+    for mode in SagaMode:
+        marker = StuckMarker(wiring.quarantine.store, wiring.services, mode.value)
+        placed.append(Placed(_MARKER_ROLES[mode], Worker(marker.name, marker.step, Doorbell(), interval)))
+    return placed
+
+
+def _not_carried_by(brokers: Brokers) -> Callable[[Envelope], bool]:
+    return lambda record: not brokers.carries(record)
