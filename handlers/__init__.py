@@ -1,2 +1,2 @@
-"""Application services (one eventsourcing Application per service), choreography reactions,
-orchestration command handlers and the ports they need from the outside world."""
+"""The application layer: one eventsourcing Application per service (``services/``), one routing table per
+service for both saga styles (``routing/``), the use cases the API starts, and the ports they need."""
