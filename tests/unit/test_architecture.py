@@ -54,3 +54,12 @@ def test_the_domain_depends_on_nothing_but_the_standard_library_and_eventsourcin
         and name not in DOMAIN_THIRD_PARTY
     ]
     assert outside == []
+
+
+@pytest.mark.parametrize("service", ["orders", "inventory", "payments", "shipping", "orchestrator"])
+def test_a_service_s_routing_table_is_bound_to_that_service_alone(service: str) -> None:
+    """A handler gets the service it needs, not the bundle of all of them."""
+    imported = imports_of(ROOT / "handlers" / "routing" / f"{service}.py")
+    own = f"handlers.services.{service}"
+    others = [name for name in imported if name.startswith("handlers.services") and name != own]
+    assert others == []
