@@ -1,5 +1,5 @@
 """The documents stand on their own: every relative link in the README and in docs/ leads to a file or folder of the
-repository (and to a heading of it when it names one)."""
+repository (and to a heading of it when it names one), and docs/configuration.md names every setting."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.settings import Settings
 from tests.markdown import anchors, links
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,3 +59,11 @@ def test_the_checker_notices_a_missing_file_a_missing_anchor_and_a_way_out(tmp_p
         "doc.md:1: other.md#nowhere: no heading with that anchor",
         "doc.md:3: ../outside.md: outside the repository",
     ]
+
+
+def test_the_configuration_page_names_every_setting() -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text()
+
+    missing = [name for name in Settings.model_fields if f"`CLOUDMART_{name.upper()}`" not in page]
+
+    assert missing == []
