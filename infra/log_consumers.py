@@ -19,8 +19,10 @@ from handlers.messages import Envelope
 from handlers.retry import MalformedMessageError, RetryPolicy
 from handlers.services.base import Service
 from infra.dead_letters import LOG, Undelivered
+from infra.delivery import Delivery
 from infra.log_records import to_message, to_record
 from infra.read_database import Positions
+from infra.wire import encode
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +82,15 @@ class Consumer:
         return len(records)
 
     def _deliver(self, record: Envelope) -> None:
+        delivery = Delivery(self.name, LOG, self.policy)
         try:
             message = to_message(record)
         except (KeyError, TypeError) as error:
             malformed = MalformedMessageError(f"{record.type} without the fields of a command: {error!r}")
-            self._park(Undelivered.of(self.name, LOG, record, malformed, 1))
+            self._park(delivery.gave_up(encode(record), malformed, record))
             return
-        try:
-            self.policy.call(lambda: self.handle(message))
-        except Exception as error:  # it kept failing, or never can work: park it, go on with the next one
-            self._park(Undelivered.of(self.name, LOG, message, error, self.policy.attempts_for(error)))
+        if undelivered := delivery.attempt(message, self.handle):
+            self._park(undelivered)
 
     def _park(self, undelivered: Undelivered) -> None:
         if self.park is None:  # nowhere to park it: the group stops here rather than lose it

@@ -27,7 +27,8 @@ from aio_pika.exceptions import AMQPError
 from domain.saga import OrderSaga
 from handlers.messages import Envelope
 from handlers.retry import RetryPolicy
-from infra.dead_letters import RABBITMQ, Undelivered, decoded
+from infra.dead_letters import RABBITMQ, Undelivered
+from infra.delivery import Delivery
 from infra.supervision import Health
 from infra.wire import encode, partition_of
 
@@ -144,16 +145,13 @@ class RabbitConsumer:
 
     async def _process(self, incoming: AbstractIncomingMessage) -> None:
         loop = asyncio.get_running_loop()
-        message = None
-        try:
-            message = decoded(incoming.body)
-            handled = message
-            await self.policy.call_async(lambda: loop.run_in_executor(self.thread, self.handle, handled))
-        except Exception as error:  # it kept failing, or it is not a message at all: park it, go on with the next
-            attempts = self.policy.attempts_for(error)
-            await self._park(incoming, Undelivered(self.name, RABBITMQ, incoming.body, error, attempts, message))
+        undelivered = await Delivery(self.name, RABBITMQ, self.policy).attempt_body(
+            incoming.body, lambda message: loop.run_in_executor(self.thread, self.handle, message)
+        )
+        if undelivered is None:
+            await incoming.ack()
             return
-        await incoming.ack()
+        await self._park(incoming, undelivered)
 
     async def _park(self, incoming: AbstractIncomingMessage, undelivered: Undelivered) -> None:
         try:

@@ -32,7 +32,8 @@ from redis.typing import KeyT, StreamIdT
 
 from handlers.messages import Envelope
 from handlers.retry import RetryPolicy
-from infra.dead_letters import REDIS, Undelivered, decoded
+from infra.dead_letters import REDIS, Undelivered
+from infra.delivery import Delivery
 from infra.supervision import Health
 from infra.wire import encode, partition_of
 
@@ -246,21 +247,14 @@ class RedisConsumer:
         """Handles one entry, retrying it, and parks it if it keeps failing: True, to acknowledge. False only if
         it could not be parked either: it stays pending, to be reclaimed and tried again."""
         loop = asyncio.get_running_loop()
-        body = fields.get(b"envelope")
-        message = None
-        try:
-            message = decoded(body)
-            if self.wants(message):
-                handled = message
-                await self.policy.call_async(lambda: loop.run_in_executor(thread, self.handle, handled))
-        except Exception as error:  # it kept failing, or it is not a message at all: park it and go on
-            attempts = self.policy.attempts_for(error)
-            if message is None:
-                undelivered = Undelivered(self.name, REDIS, body or _raw(fields), error, attempts)
-            else:
-                undelivered = Undelivered(self.name, REDIS, body or b"", error, attempts, message)
-            return await self._park(undelivered, self.streams.stream(partition), entry_id, thread)
-        return True
+        undelivered = await Delivery(self.name, REDIS, self.policy).attempt_body(
+            fields.get(b"envelope") or _raw(fields),
+            lambda message: loop.run_in_executor(thread, self.handle, message),
+            self.wants,
+        )
+        if undelivered is None:
+            return True
+        return await self._park(undelivered, self.streams.stream(partition), entry_id, thread)
 
     async def _park(self, undelivered: Undelivered, stream: str, entry_id: bytes, thread: Executor) -> bool:
         if self.park is None:
