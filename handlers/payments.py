@@ -23,7 +23,7 @@ def catalogue_price(inventory: InventoryService, book_id: str) -> int | None:
 
 class PaymentsService(Service):
     name = "payments"
-    fault_key = "payment"
+    fault_key = "payments"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Account: 50}
 
     def __init__(self, faults: FaultInjector, gateway: PaymentGateway, env: dict[str, str] | None = None) -> None:

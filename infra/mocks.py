@@ -11,7 +11,7 @@ from collections import deque
 from handlers.ports import FAIL, TIMEOUT
 
 log = logging.getLogger(__name__)
-SERVICES_WITH_FAULTS = ("inventory", "payment", "shipping")
+SERVICES_WITH_FAULTS = ("inventory", "payments", "shipping")
 FAULT_KINDS = (FAIL, TIMEOUT)
 
 

@@ -15,11 +15,12 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine
 
-from handlers.messages import Envelope, iso
+from handlers.messages import Envelope
 from handlers.retry import MalformedMessageError, RetryPolicy
 from handlers.service import Service
 from infra.dead_letters import LOG, DeadLetters, Undelivered, describe
@@ -228,12 +229,12 @@ class SagaTimer:
 
     engine: Engine
     tick: Callable[[str], None]
-    clock: Callable[[], object]
+    clock: Callable[[], datetime]
     name: str = "saga-timer"
 
     def step(self) -> int:
         with self.engine.connect() as connection:
-            due = queries.due_sagas(connection, iso(self.clock()))  # type: ignore[arg-type]
+            due = queries.due_sagas(connection, self.clock())
         for order_id in due:
             self.tick(order_id)
         return 0
