@@ -131,7 +131,7 @@ def postgres_problem(error: BaseException, settings: Settings) -> str:
     for clues, what, advice in _POSTGRES_ADVICE:
         if any(clue in said for clue in clues):
             return f"{where} {what} (CLOUDMART_DATABASE_URL): {advice}"
-    return f"{where} cannot be used (CLOUDMART_DATABASE_URL): {_first_line(error)}"
+    return f"{where} cannot be used (CLOUDMART_DATABASE_URL): {_first_line(error)}; check the URL and the server's log"
 
 
 def _reach_redis(url: str) -> None:
