@@ -170,7 +170,7 @@ positions = Table(
 
 
 def drop_outdated(connection: Connection) -> bool:
-    """Drops every read model if one of them has an earlier layout (timestamps as text, before 0.2): True if it
+    """Drops every read model if one of them has an earlier layout (timestamps as text): True if it
     did, and then they are all to be rebuilt from the event stores, as for a new database."""
     inspector = inspect(connection)
     stored = {

@@ -8,26 +8,16 @@ from typing import Any
 import httpx
 from sqlalchemy import DateTime, Engine, MetaData, String, inspect, select
 
-from api.app import create_app
 from infra.readstore import PROJECTOR, create_read_engine
 from infra.settings import Settings
 from projections.tables import UtcDateTime, positions, read_models
 from tests.integration.scenario import get, place, settled_saga
-from tests.support import ADMIN, eventually
-
-
-async def run_with_client(settings: Settings, scenario):  # type: ignore[no-untyped-def]
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://x", headers=ADMIN) as http,
-    ):
-        return await scenario(http)
+from tests.integration.test_restart import run_with_client
+from tests.support import eventually
 
 
 def as_an_earlier_version_left_them(engine: Engine) -> None:
-    """The read models again, with every timestamp as text as before 0.2, holding what they held."""
+    """The read models again, with every timestamp as text, holding what they held."""
     earlier = MetaData()
     with engine.begin() as connection:
         kept = {
