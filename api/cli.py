@@ -86,6 +86,8 @@ def _serve(application: FastAPI, listener: socket.socket, settings: Settings, ac
     """Serves on a socket already bound, once every server the settings name has answered."""
     reach(settings, brokers=True)
     server = uvicorn.Server(uvicorn.Config(application, log_level="info", access_log=access_log))
+    host, port = listener.getsockname()[:2]
+    logging.getLogger("uvicorn.error").info("serving on http://%s:%d (Ctrl+C to stop)", host, port)
     server.run(sockets=[listener])
     if not server.started:
         raise CannotProceedError("the API did not start: the log above says why")
