@@ -41,12 +41,11 @@ def settings_from_environment() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        problems = [f"CLOUDMART_{'_'.join(map(str, e['loc'])).upper()}: {_reason(e['msg'])}" for e in error.errors()]
+        problems = [
+            f"CLOUDMART_{'_'.join(map(str, e['loc'])).upper()}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
+        ]
         raise CannotProceedError("; ".join(problems) + "; fix the environment variable", USAGE) from None
-
-
-def _reason(message: str) -> str:
-    return message.removeprefix("Value error, ")
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -191,7 +190,7 @@ def explain(error: BaseException, settings: Settings) -> str | None:
     """A database or broker failure met after the checks (a server went away meanwhile) as one line, or None
     if ``error`` is not one."""
     for cause in _causes(error):
-        if isinstance(cause, psycopg.Error):
+        if isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError):
             return postgres_problem(cause, settings)
         if isinstance(cause, sqlite3.OperationalError):
             return f"the SQLite database {settings.sqlite_path} cannot be used (CLOUDMART_DATABASE_URL): {cause}"
@@ -203,7 +202,10 @@ def explain(error: BaseException, settings: Settings) -> str | None:
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
-    seen: BaseException | None = error
-    while seen is not None:
-        yield seen
-        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    """``error``, then what it wraps (SQLAlchemy's ``orig``) or was raised from, and so on."""
+    met: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in met:
+        met.add(id(cause))
+        yield cause
+        cause = getattr(cause, "orig", None) or cause.__cause__ or cause.__context__

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
+from sqlalchemy import exc as sql
 
-from api.preflight import postgres_problem
+from api.preflight import explain, postgres_problem
 from infra.settings import Settings
 
 SETTINGS = Settings(database_url="postgresql://cloudmart:hunter2@db.internal:6432/shop")
@@ -31,3 +33,23 @@ def test_a_refusal_is_one_line_naming_the_server_and_the_setting(libpq_says: str
     assert "CLOUDMART_DATABASE_URL" in line
     assert "\n" not in line
     assert "hunter2" not in line
+
+
+def test_a_refusal_met_later_is_found_inside_what_wraps_it() -> None:
+    refused = psycopg.OperationalError("FATAL:  sorry, too many clients already")
+    wrapped = sql.OperationalError("SELECT 1", {}, refused)
+
+    try:
+        raise RuntimeError("the replay failed") from wrapped
+    except RuntimeError as error:
+        line = explain(error, SETTINGS)
+
+    assert line is not None
+    assert line.startswith("PostgreSQL at db.internal:6432/shop has no connection to spare")
+
+
+def test_an_error_that_is_no_refusal_is_not_explained_away() -> None:
+    assert (
+        explain(sql.ProgrammingError("SELECT nope", {}, psycopg.ProgrammingError("no such column")), SETTINGS) is None
+    )
+    assert explain(ValueError("a bug"), SETTINGS) is None
