@@ -23,11 +23,10 @@ from rich.progress import MofNCompleteColumn, Progress, TextColumn
 
 from api.app import create_app
 from api.preflight import USAGE, CannotProceedError, explain, listening_socket, reach, settings_from_environment
-from api.schemas import ProjectionName
+from api.schemas import ProjectionName, ServiceName
 from infra import audit
 from infra.bootstrap import (
     ROLES,
-    SERVICE_NAMES,
     Runtime,
     bootstrap,
     check_consistency,
@@ -185,9 +184,6 @@ def replay(
 
 events = typer.Typer(help="The event stream, straight from the services' event stores.", no_args_is_help=True)
 app.add_typer(events, name="events")
-
-
-ServiceName = StrEnum("ServiceName", {name: name for name in SERVICE_NAMES})  # type: ignore[misc]
 
 
 class DumpFormat(StrEnum):
