@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import sys
 import time
 from datetime import UTC, datetime
@@ -16,16 +17,20 @@ from pathlib import Path
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TextColumn
 
 from api.app import create_app
-from api.schemas import ProjectionName
+from api.preflight import USAGE, CannotProceedError, explain, listening_socket, reach, settings_from_environment
+from api.schemas import ProjectionName, ServiceName
 from infra import audit
 from infra.bootstrap import ROLES, Runtime, bootstrap
 from infra.credentials import set_customer_password
 from infra.maintenance import check_consistency, open_services, replay_read_models, upgrade_database
 from infra.settings import Settings
+
+PORT = typer.Option(8000, min=1, max=65535, help="port to listen on")
 
 app = typer.Typer(
     help="CloudMart Sagas: an online bookstore's order flow as a saga, in two styles.", no_args_is_help=True
@@ -49,22 +54,35 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="log every 
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="interface to listen on"),
-    port: int = typer.Option(8000, help="port to listen on"),
+    port: int = PORT,
     access_log: bool = typer.Option(True, help="log every request"),
 ) -> None:
     """Runs the HTTP API together with every service in one process (settings from CLOUDMART_*)."""
-    uvicorn.run(create_app(_startable()), host=host, port=port, log_level="info", access_log=access_log)
+    settings = _startable()
+    _serve(create_app(settings), listening_socket(host, port), settings, access_log)
 
 
 @app.command()
 def api(
     host: str = typer.Option("127.0.0.1", help="interface to listen on"),
-    port: int = typer.Option(8000, envvar="PORT", help="port to listen on"),
+    port: int = typer.Option(8000, min=1, max=65535, envvar="PORT", help="port to listen on"),
     access_log: bool = typer.Option(True, help="log every request"),
 ) -> None:
     """Runs the HTTP API alone; the services run in `cloudmart worker` processes (distributed topology)."""
-    application = create_app(_startable(), build=lambda settings: bootstrap(settings, roles=frozenset()))
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=access_log)
+    settings = _startable()
+    application = create_app(settings, build=lambda settings: bootstrap(settings, roles=frozenset()))
+    _serve(application, listening_socket(host, port), settings, access_log)
+
+
+def _serve(application: FastAPI, listener: socket.socket, settings: Settings, access_log: bool) -> None:
+    """Serves on a socket already bound, once every server the settings name has answered."""
+    reach(settings, brokers=True)
+    server = uvicorn.Server(uvicorn.Config(application, log_level="info", access_log=access_log))
+    host, port = listener.getsockname()[:2]
+    logging.getLogger("uvicorn.error").info("serving on http://%s:%d (Ctrl+C to stop)", host, port)
+    server.run(sockets=[listener])
+    if not server.started:
+        raise CannotProceedError("the API did not start: the log above says why")
 
 
 @app.command()
@@ -74,15 +92,23 @@ def worker(
     """Runs one part of the system alone (any number of replicas); SIGTERM stops it gracefully."""
     if role not in ROLES:
         raise typer.BadParameter(f"{role!r} is not one of {', '.join(sorted(ROLES))}", param_hint="ROLE")
-    asyncio.run(_run(bootstrap(_startable(), roles=frozenset({role}))))
+    settings = _startable()
+    reach(settings, brokers=True)
+    asyncio.run(_run(bootstrap(settings, roles=frozenset({role}))))
 
 
 def _startable() -> Settings:
-    """The settings, unless a long-running process must not start with them: one line says why, exit code 2."""
-    settings = Settings()
+    """The settings, unless a long-running process must not start with them (exit code 2)."""
+    settings = settings_from_environment()
     if settings.unsafe_admin_token:
-        typer.echo(settings.unsafe_admin_token, err=True)
-        raise typer.Exit(2)
+        raise CannotProceedError(settings.unsafe_admin_token, USAGE)
+    return settings
+
+
+def _existing() -> Settings:
+    """The settings of a command that works on the database as it is: it must be there and answer."""
+    settings = settings_from_environment()
+    reach(settings, existing=True)
     return settings
 
 
@@ -118,7 +144,7 @@ def worker_health() -> None:
 def check_command() -> None:
     """Verifies the invariants in docs/architecture.md (stock, money, final states, shipments, read models);
     exit 1 names each violation and the orders involved."""
-    violations = check_consistency(Settings())
+    violations = check_consistency(_existing())
     for violation in violations:
         typer.echo(str(violation))
     if violations:
@@ -132,6 +158,7 @@ def replay(
     projection: list[ProjectionName] = typer.Option([], help="rebuild only this read model (repeatable; all if none)"),
 ) -> None:
     """Rebuilds read models from the event stores, aside, then swaps them in (safe while the system runs)."""
+    settings = _existing()
     columns = (*Progress.get_default_columns(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"))
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("replaying events", total=None, rate="")
@@ -141,7 +168,7 @@ def replay(
             rate = f"{done / max(time.perf_counter() - started, 1e-9):,.0f} events/s"
             bar.update(task, completed=done, total=max(done, expected), rate=rate)
 
-        rebuilt = replay_read_models(Settings(), (name.value for name in projection), advance)
+        rebuilt = replay_read_models(settings, (name.value for name in projection), advance)
     typer.echo(
         f"rebuilt {', '.join(rebuilt.projections)} from {rebuilt.events:,} events "
         f"in {rebuilt.seconds:.1f} s ({rebuilt.events_per_second:,.0f} events/s)"
@@ -162,15 +189,13 @@ def dump(
     order: str | None = typer.Option(None, help="only the events about this order id"),
     event_type: str | None = typer.Option(None, "--type", help="only events of this type, e.g. PaymentRefunded"),
     since: datetime | None = typer.Option(None, help="only events at or after this time (ISO 8601, UTC if naive)"),
-    service: str | None = typer.Option(None, help="only this service's log: orders, inventory, payments, …"),
+    service: ServiceName | None = typer.Option(None, help="only this service's log"),
     file_format: DumpFormat = typer.Option(DumpFormat.jsonl, "--format", help="jsonl or csv"),
 ) -> None:
     """Writes every event to standard output, one per line, streaming (memory stays flat)."""
-    with open_services(Settings()) as services:
+    with open_services(_existing()) as services:
         apps = services.by_name()
-        if service is not None and service not in apps:
-            raise typer.BadParameter(f"{service!r} is not one of {', '.join(apps)}", param_hint="--service")
-        chosen = [apps[service]] if service else list(apps.values())
+        chosen = [apps[service.value]] if service else list(apps.values())
         moment = since.replace(tzinfo=since.tzinfo or UTC) if since else None
         selected = (
             audit.row(record)
@@ -186,7 +211,7 @@ def customer_password(
     customer_id: str = typer.Argument(..., help="the customer whose password to set, e.g. customer-001"),
 ) -> None:
     """Sets a customer's password for HTTP Basic, read from standard input (first line) or a hidden prompt."""
-    settings = Settings()
+    settings = _existing()
     password = typer.prompt("password", hide_input=True) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     problem = set_customer_password(settings, customer_id, password)
     if problem:
@@ -202,9 +227,45 @@ app.add_typer(database, name="db")
 @database.command()
 def upgrade() -> None:
     """Creates the schemas and tables the configured database lacks (idempotent; serve does it too)."""
-    for line in upgrade_database(Settings()):
+    settings = settings_from_environment()
+    reach(settings)
+    for line in upgrade_database(settings):
         typer.echo(line)
 
 
+def run() -> None:
+    """The ``cloudmart`` command. Whatever keeps it from doing its work (a wrong argument or setting, a port in
+    use, a server that does not answer) is one line on stderr: exit code 2 for the first two, 1 for the rest."""
+    try:
+        code = typer.main.get_command(app).main(prog_name="cloudmart", standalone_mode=False)
+    except typer.Abort:
+        code = _fail("aborted", 1)
+    except typer.TyperException as error:  # typer's own click: a usage error (exit code 2) or a help screen
+        code = _usage(error)
+    except CannotProceedError as error:
+        code = _fail(str(error), error.code)
+    except Exception as error:
+        line = explain(error, settings_from_environment())
+        if line is None:
+            raise
+        code = _fail(line, 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage(error: typer.TyperException) -> int:
+    context: typer.Context | None = getattr(error, "ctx", None)
+    if type(error).__name__ == "NoArgsIsHelpError":  # its message is the help (typer tells it by name too)
+        typer.echo(context.get_help() if context else str(error), err=True)
+        return USAGE
+    hint = f"; see `{context.command_path} --help`" if context else ""
+    message = error.format_message().replace("Value error, ", "").rstrip(".")
+    return _fail(f"{message}{hint}", getattr(error, "exit_code", USAGE))
+
+
+def _fail(line: str, code: int) -> int:
+    typer.echo(f"cloudmart: {line}", err=True)
+    return code
+
+
 if __name__ == "__main__":
-    app()
+    run()

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import exc as sql
 
 from domain.common import ConflictError, DomainError, InvalidRequestError, NotFoundError
@@ -39,8 +39,16 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
+class Problem(BaseModel):
+    """One thing wrong with a request: its kind, where it is (``["body", "quantity"]``) and what is wrong."""
+
+    type: str = Field(examples=["greater_than_equal"])
+    loc: list[str | int] = Field(examples=[["body", "quantity"]])
+    msg: str = Field(examples=["Input should be greater than or equal to 1"])
+
+
 class ErrorBody(BaseModel):
-    detail: str | list[dict[str, Any]]
+    detail: str | list[Problem] = Field(description="what is wrong: a sentence, or each problem of invalid input")
 
 
 DESCRIPTIONS = {

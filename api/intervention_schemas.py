@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from api.schemas import Timestamp
+
 
 class _Camel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
@@ -28,9 +30,9 @@ class DeadLetter(_Camel):
     error_type: str
     error: str
     attempts: int = Field(description="how many times it was tried before it was parked (1: never worth retrying)")
-    parked_at: str
+    parked_at: Timestamp
     status: Literal["PARKED", "REDRIVEN", "DISCARDED"]
-    resolved_at: str | None
+    resolved_at: Timestamp | None
 
 
 class DeadLetterPage(_Camel):

@@ -4,20 +4,102 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictInt,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 from api.validation import Identifier, text
+from domain import orders, payments, saga, shipping
 from domain.common import PaymentMethod, SagaMode
+from handlers.messages import iso
 from infra.wire import camel_keys
+from projections import sagas
 from projections.catalog import PROJECTIONS
 
 MAX_QUANTITY = 100
 DEFAULT_ADDRESS = "東京都千代田区丸の内1-1-1"
 
 
+# A moment in UTC, written as ``iso`` writes it everywhere (``2025-04-01T09:30:00.000000Z``): sortable as text.
+Timestamp = Annotated[
+    AwareDatetime, PlainSerializer(iso, when_used="json"), WithJsonSchema({"type": "string", "format": "date-time"})
+]
+
+
 class Schema(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class ServiceName(StrEnum):
+    ORDERS = "orders"
+    INVENTORY = "inventory"
+    PAYMENTS = "payments"
+    SHIPPING = "shipping"
+    ORCHESTRATOR = "orchestrator"
+
+
+class OrderStatus(StrEnum):
+    PENDING = orders.PENDING
+    COMPLETED = orders.COMPLETED
+    CANCELLED = orders.CANCELLED
+
+
+class Outcome(StrEnum):
+    """How an order ended, as its customer was told."""
+
+    COMPLETED = orders.COMPLETED
+    CANCELLED = orders.CANCELLED
+
+
+class PaymentStatus(StrEnum):
+    COMPLETED = payments.COMPLETED
+    FAILED = payments.FAILED
+    REFUNDED = payments.REFUNDED
+    VOIDED = payments.VOIDED
+
+
+class ShipmentStatus(StrEnum):
+    WAITING = shipping.WAITING
+    ARRANGED = shipping.ARRANGED
+    FAILED = shipping.FAILED
+    ABORTED = shipping.ABORTED
+    CANCELLED = shipping.CANCELLED
+
+
+class SagaStatus(StrEnum):
+    """The orchestrator's states, and those a choreography is derived to be in (``COMPENSATING``)."""
+
+    STARTED = saga.STARTED
+    ORDER_CREATED = saga.ORDER_CREATED
+    STOCK_RESERVED = saga.STOCK_RESERVED
+    PAYMENT_COMPLETED = saga.PAYMENT_COMPLETED
+    COMPENSATION_STARTED = saga.COMPENSATION_STARTED
+    COMPENSATING = sagas.COMPENSATING
+    COMPLETED = saga.COMPLETED
+    FAILED = saga.FAILED
+    STUCK = saga.STUCK
+
+
+class StepStatus(StrEnum):
+    IN_PROGRESS = sagas.IN_PROGRESS
+    TIMED_OUT = sagas.TIMED_OUT
+    SUCCEEDED = sagas.SUCCEEDED
+    FAILED = sagas.STEP_FAILED
+    ABANDONED = sagas.ABANDONED
+
+
+class StepKind(StrEnum):
+    FORWARD = sagas.FORWARD
+    FINISHING = sagas.FINISHING_STEP
+    COMPENSATION = sagas.COMPENSATION
 
 
 class PlaceOrderRequest(Schema):
@@ -34,13 +116,10 @@ class PlaceOrderRequest(Schema):
     saga_mode: SagaMode | None = Field(default=None, description="defaults to CLOUDMART_SAGA_MODE")
 
 
-OrderStatus = Literal["PENDING", "COMPLETED", "CANCELLED"]
-
-
 class OrderAccepted(Schema):
     order_id: str
-    status: str
-    saga_mode: str
+    status: OrderStatus
+    saga_mode: SagaMode
 
 
 class Order(Schema):
@@ -50,14 +129,14 @@ class Order(Schema):
     quantity: int | None
     unit_price: int | None
     total_amount: int | None
-    payment_method: str | None
+    payment_method: PaymentMethod | None
     shipping_address: str | None
     status: OrderStatus
     cancel_reason: str | None = None
-    saga_mode: str
+    saga_mode: SagaMode
     tracking_number: str | None = None
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class OrderPage(Schema):
@@ -86,9 +165,9 @@ class Customer(Schema):
 
 class Notification(Schema):
     order_id: str
-    outcome: str
+    outcome: Outcome
     reason: str | None = None
-    at: str
+    at: Timestamp
 
 
 class Payment(Schema):
@@ -96,12 +175,12 @@ class Payment(Schema):
     order_id: str
     customer_id: str | None
     amount: int
-    payment_method: str | None
-    status: str
+    payment_method: PaymentMethod | None
+    status: PaymentStatus
     transaction_id: str | None
     refund_id: str | None
     reason: str | None
-    updated_at: str
+    updated_at: Timestamp
 
 
 class Shipment(Schema):
@@ -110,28 +189,57 @@ class Shipment(Schema):
     shipping_address: str | None
     carrier: str | None
     tracking_number: str | None
-    status: str
+    status: ShipmentStatus
     reason: str | None
-    updated_at: str
+    updated_at: Timestamp
 
 
 class SagaTransition(Schema):
-    state: str
-    at: str
+    state: SagaStatus
+    at: Timestamp
     reason: str | None = None
+
+
+def _absent_if_none(**constraints: Any) -> Any:
+    """A field a step shows only when it has it: one that has not ended has no ``endedAt``, not a null one."""
+    return Field(default=None, exclude_if=lambda value: value is None, **constraints)
+
+
+class OrchestrationStep(Schema):
+    """A command the orchestrator sent, and how it went."""
+
+    step: str = Field(examples=["reserve_stock"])
+    kind: StepKind
+    command: str = Field(examples=["ReserveStock"])
+    service: ServiceName
+    status: StepStatus
+    attempts: int
+    started_at: Timestamp
+    ended_at: Timestamp | None = _absent_if_none()
+    reason: str | None = _absent_if_none(description="why it failed")
+
+
+class ChoreographyStep(Schema):
+    """An event a service recorded about the order (there is no controller: these are the saga)."""
+
+    service: ServiceName
+    event: str = Field(examples=["StockReserved"])
+    at: Timestamp
+    reason: str | None = _absent_if_none(description="why it failed, for a failure event")
+    note: str | None = _absent_if_none(description="why it was marked STUCK, or the operator's intervention")
 
 
 class Saga(Schema):
     saga_id: str = Field(validation_alias="id")
     order_id: str
-    saga_type: str
-    status: str
-    current_step: str | None
+    saga_type: SagaMode
+    status: SagaStatus
+    current_step: str | None = Field(description="the step in flight (orchestration) or the latest event")
     reason: str | None
     history: list[SagaTransition]
-    steps: list[dict[str, Any]]
-    created_at: str
-    updated_at: str
+    steps: list[OrchestrationStep] | list[ChoreographyStep]
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class EventRecord(Schema):
@@ -139,12 +247,12 @@ class EventRecord(Schema):
     event_type: str
     aggregate_id: str
     version: int
-    service: str
+    service: ServiceName
     position: int
     order_id: str | None
     message_id: str | None
     payload: dict[str, Any]
-    timestamp: str
+    timestamp: Timestamp
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> EventRecord:
@@ -157,19 +265,42 @@ class EventPage(Schema):
     next_after: int = Field(description="pass as `after` for the next page")
 
 
+class FaultyService(StrEnum):
+    INVENTORY = "inventory"
+    PAYMENTS = "payments"
+    SHIPPING = "shipping"
+
+
+class FaultKind(StrEnum):
+    FAIL = "fail"
+    TIMEOUT = "timeout"
+
+
+def _renamed(service: object) -> object:
+    return FaultyService.PAYMENTS if service == "payment" else service
+
+
 class FaultRequest(Schema):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    service: Literal["inventory", "payment", "shipping"]
-    fault: Literal["fail", "timeout"]
+    service: Annotated[
+        FaultyService,
+        BeforeValidator(_renamed),
+        Field(description="`payment`, the name it had before, is accepted too"),
+    ]
+    fault: FaultKind
     times: StrictInt = Field(default=1, ge=1, le=1000)
 
 
 class Faults(Schema):
-    pending: dict[str, list[str]]
+    pending: dict[FaultyService, list[FaultKind]]
 
 
 ProjectionName = StrEnum("ProjectionName", {projection.name: projection.name for projection in PROJECTIONS})  # type: ignore[misc]
+
+
+class Health(Schema):
+    status: Literal["ok"]
 
 
 class ReplayReport(Schema):

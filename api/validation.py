@@ -28,9 +28,16 @@ def text(max_length: int, min_length: int = 1) -> object:
 
 Identifier = Annotated[str, text(64)]
 IdempotencyKey = Annotated[str, text(200)]
-OrderIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
-BookIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
-CustomerIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
+
+
+def path_id(alias: str) -> object:
+    """An id in the path, named in camelCase like every other parameter (``/orders/{orderId}``)."""
+    return Path(alias=alias, min_length=1, max_length=64, pattern=PRINTABLE)
+
+
+OrderIdPath = Annotated[str, path_id("orderId")]
+BookIdPath = Annotated[str, path_id("bookId")]
+CustomerIdPath = Annotated[str, path_id("customerId")]
 Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.engine import make_url
 
+from infra.settings import IN_MEMORY as IN_MEMORY  # where it has always been imported from
 from infra.settings import Settings
-
-IN_MEMORY = "memory://"
 
 
 class UnsupportedDatabaseError(ValueError):

@@ -10,7 +10,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, delete,
 
 from infra.read_database import autocommit
 
-SERVICES_WITH_FAULTS = ("inventory", "payment", "shipping")
+SERVICES_WITH_FAULTS = ("inventory", "payments", "shipping")
 
 metadata = MetaData()
 faults = Table(

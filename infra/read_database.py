@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -29,7 +30,9 @@ from sqlalchemy.exc import IntegrityError
 
 from infra.event_stores import IN_MEMORY, UnsupportedDatabaseError
 from infra.settings import Settings
-from projections.tables import metadata, positions
+from projections.tables import drop_outdated, metadata, positions
+
+log = logging.getLogger(__name__)
 
 
 def create_read_engine(settings: Settings) -> Engine:
@@ -68,6 +71,10 @@ leases = Table(
 
 
 def create_read_tables(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if drop_outdated(connection):  # the projector fills them again from the first event
+            connection.execute(positions.delete().where(positions.c.consumer == PROJECTOR))
+            log.warning("the read models had an earlier layout: they are rebuilt from the event stores")
     metadata.create_all(engine)
     coordination.create_all(engine)
 

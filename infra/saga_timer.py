@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 
-from handlers.messages import iso
 from projections import queries
 
 
@@ -17,12 +17,12 @@ class SagaTimer:
 
     engine: Engine
     tick: Callable[[str], None]
-    clock: Callable[[], object]
+    clock: Callable[[], datetime]
     name: str = "saga-timer"
 
     def step(self) -> int:
         with self.engine.connect() as connection:
-            due = queries.due_sagas(connection, iso(self.clock()))  # type: ignore[arg-type]
+            due = queries.due_sagas(connection, self.clock())
         for order_id in due:
             self.tick(order_id)
         return 0

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.common import SagaMode
 
+IN_MEMORY = "memory://"  # event stores in memory, for unit tests
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgres")
+REDIS_SCHEMES = ("redis", "rediss")
+RABBITMQ_SCHEMES = ("amqp", "amqps")
 DEV_ADMIN_TOKEN = "cloudmart-dev-admin"
 # Tokens that are public knowledge: the development default and placeholders found in examples and compose files.
 PLACEHOLDER_ADMIN_TOKENS = frozenset(
@@ -77,6 +82,29 @@ class Settings(BaseSettings):
         default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger request bodies are refused with 413"
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, url: str) -> str:
+        if url == IN_MEMORY:
+            return url
+        if url.startswith("sqlite:") and (not url.startswith("sqlite:///") or not url.removeprefix("sqlite:///")):
+            raise ValueError("expected sqlite:///path/file.db (three slashes, then the file)")
+        return _checked(
+            url, DATABASE_SCHEMES, "sqlite:///path/file.db or postgresql://user:password@host:5432/database"
+        )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _a_redis_url(cls, url: str | None) -> str | None:
+        return url and _checked(url, REDIS_SCHEMES, "redis://host:6379/0 or rediss://…", needs_host=True)
+
+    @field_validator("rabbitmq_url")
+    @classmethod
+    def _a_rabbitmq_url(cls, url: str | None) -> str | None:
+        return url and _checked(
+            url, RABBITMQ_SCHEMES, "amqp://user:password@host:5672/vhost or amqps://…", needs_host=True
+        )
+
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
@@ -100,3 +128,19 @@ class Settings(BaseSettings):
     def sqlite_path(self) -> Path | None:
         prefix = "sqlite:///"
         return Path(self.database_url.removeprefix(prefix)) if self.database_url.startswith(prefix) else None
+
+
+def _checked(url: str, schemes: tuple[str, ...], expected: str, needs_host: bool = False) -> str:
+    """``url`` if its scheme is one of ``schemes`` and its host and port can be read. The messages name the
+    scheme at most: the rest of a URL may hold a password."""
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not url.startswith(f"{parts.scheme}:"):
+        found = f"{parts.scheme}://…" if parts.scheme else "something without a scheme"
+        raise ValueError(f"expected {expected}, not {found}")
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        raise ValueError(f"expected {expected}: the port is not a number from 0 to 65535") from None
+    if needs_host and not parts.hostname:
+        raise ValueError(f"expected {expected}: the URL names no host")
+    return url

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from domain.common import PaymentMethod
-from handlers.messages import Envelope, iso
+from handlers.messages import Envelope
 from projections.projection import Change, Fold, Projection, Rows, added, merged
 from projections.queries import Row
 from projections.tables import customers, notifications
@@ -34,7 +34,7 @@ def funds_credited(row: Row | None, record: Envelope) -> Row | None:
 
 def customer_notified(row: Row | None, record: Envelope) -> Row:
     p = record.payload
-    at = iso(record.occurred_at)
+    at = record.occurred_at
     values = {"customer_id": p["customer_id"], "outcome": p["outcome"], "reason": p["reason"], "at": at}
     return merged(row, {"order_id": p["order_id"]}, values)
 

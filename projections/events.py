@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from handlers.messages import Envelope, iso, plain
+from handlers.messages import Envelope, plain
 from projections.projection import Projection
 from projections.tables import event_log
 
@@ -19,7 +19,7 @@ def _row(record: Envelope) -> dict[str, object]:
         "order_id": record.correlation_id or None,
         "message_id": record.message_id,
         "payload": plain(record.payload),
-        "timestamp": iso(record.occurred_at),
+        "timestamp": record.occurred_at,
     }
 
 

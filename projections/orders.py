@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from domain.commands import ORDER_FIELDS
 from domain.orders import CANCELLED, COMPLETED, PENDING
-from handlers.messages import Envelope, iso
+from handlers.messages import Envelope
 from projections.projection import Change, Projection, Rows, merged, order_of
 from projections.queries import Row
 from projections.tables import orders
@@ -14,7 +14,7 @@ ORDERS = Rows(orders, "id")
 
 def _placed(details_of: Callable[[Envelope], dict[str, object]], saga_mode_of: Callable[[Envelope], str]) -> Change:
     def fold(row: Row | None, record: Envelope) -> Row:
-        at = iso(record.occurred_at)
+        at = record.occurred_at
         fields = {name: details_of(record)[name] for name in ORDER_FIELDS}
         if row:  # placed is when the first of the two services recorded it, whichever the projector read first
             return {**row, **fields, "created_at": min(row["created_at"], at)}
@@ -32,7 +32,7 @@ def _placed(details_of: Callable[[Envelope], dict[str, object]], saga_mode_of: C
 
 def _ended(status: str, values_of: Callable[[Envelope], dict[str, object]]) -> Change:
     def fold(row: Row | None, record: Envelope) -> Row:
-        values = {"status": status, **values_of(record), "updated_at": iso(record.occurred_at)}
+        values = {"status": status, **values_of(record), "updated_at": record.occurred_at}
         return merged(row, {"id": record.order_id}, values)
 
     return Change(ORDERS, order_of, fold)

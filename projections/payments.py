@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from domain.payments import COMPLETED, FAILED, REFUNDED, VOIDED
-from handlers.messages import Envelope, iso
+from handlers.messages import Envelope
 from projections.projection import Change, Projection, Rows, merged, order_of
 from projections.queries import Row
 from projections.tables import payments
@@ -20,7 +20,7 @@ def _record_payment(status: str) -> Change:
             "status": status,
             "transaction_id": p.get("transaction_id"),
             "reason": p.get("reason"),
-            "updated_at": iso(record.occurred_at),
+            "updated_at": record.occurred_at,
         }
         return merged(row, {"order_id": record.order_id}, values)
 
@@ -32,7 +32,7 @@ def payment_refunded(row: Row | None, record: Envelope) -> Row:
         "status": REFUNDED,
         "refund_id": record.payload["refund_id"],
         "reason": record.payload["reason"],
-        "updated_at": iso(record.occurred_at),
+        "updated_at": record.occurred_at,
     }
     return merged(row, {"order_id": record.order_id}, values)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -88,7 +89,7 @@ def saga_is_over(saga: Row) -> bool:
     return saga["status"] in FINAL_STATES and not (saga["saga_type"] == "orchestration" and saga["current_step"])
 
 
-def due_sagas(connection: Connection, now: str) -> list[str]:
+def due_sagas(connection: Connection, now: datetime) -> list[str]:
     """Orchestration sagas whose step in flight has timed out or whose retry is due."""
     statement = select(saga_instances.c.order_id).where(
         saga_instances.c.saga_type == "orchestration",

@@ -6,6 +6,7 @@ operator intervenes; both show in its history."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from domain.common import SagaMode
@@ -20,7 +21,16 @@ SAGAS = Rows(saga_instances, "order_id")
 COMPENSATING = "COMPENSATING"
 COMPLETED = "COMPLETED"
 FAILED = "FAILED"
-_STEP_KINDS = {**{s.name: "finishing" for s in FINISHING}, **{s.name: "compensation" for s in COMPENSATIONS}}
+# how an orchestration step went, and what kind of step it is
+IN_PROGRESS, TIMED_OUT, SUCCEEDED, STEP_FAILED, ABANDONED = (
+    "IN_PROGRESS",
+    "TIMED_OUT",
+    "SUCCEEDED",
+    "FAILED",
+    "ABANDONED",
+)
+FORWARD, FINISHING_STEP, COMPENSATION = "forward", "finishing", "compensation"
+_STEP_KINDS = {**{s.name: FINISHING_STEP for s in FINISHING}, **{s.name: COMPENSATION for s in COMPENSATIONS}}
 
 SAGA_STUCK = "SagaStuck"
 SAGA_INTERVENED = "SagaIntervened"
@@ -62,7 +72,7 @@ def _new(record: Envelope, saga_type: str, order: dict[str, Any]) -> dict[str, A
         "facts": [],
         "reason": None,
         "due_at": None,
-        "created_at": at,
+        "created_at": record.occurred_at,
     }
 
 
@@ -89,8 +99,8 @@ def _state_changed(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
     _unstuck(saga)
     if p["state"] == COMPENSATION_STARTED:
         for step in saga["steps"]:
-            if step["status"] in ("IN_PROGRESS", "TIMED_OUT"):
-                step.update(status="ABANDONED", endedAt=at)
+            if step["status"] in (IN_PROGRESS, TIMED_OUT):
+                step.update(status=ABANDONED, endedAt=at)
     saga["status"] = p["state"]
     saga["history"].append({"state": p["state"], "at": at, **({"reason": p["reason"]} if p["reason"] else {})})
     saga["current_step"] = p["next_steps"][0] if p["next_steps"] else None
@@ -103,18 +113,18 @@ def _dispatched(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
         saga["steps"].append(
             {
                 "step": p["step"],
-                "kind": _STEP_KINDS.get(p["step"], "forward"),
+                "kind": _STEP_KINDS.get(p["step"], FORWARD),
                 "command": p["command"],
                 "service": p["service"],
-                "status": "IN_PROGRESS",
+                "status": IN_PROGRESS,
                 "attempts": 1,
                 "startedAt": at,
             }
         )
     else:
-        _step(saga, p["step"]).update(status="IN_PROGRESS", attempts=p["attempt"])
+        _step(saga, p["step"]).update(status=IN_PROGRESS, attempts=p["attempt"])
     saga["current_step"] = p["step"]
-    saga["due_at"] = iso(p["deadline"])
+    saga["due_at"] = p["deadline"]
 
 
 def _settled(status: str) -> Any:
@@ -129,8 +139,8 @@ def _settled(status: str) -> Any:
 
 
 def _timed_out(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
-    _step(saga, p["step"]).update(status="TIMED_OUT")
-    saga["due_at"] = iso(p["retry_at"])
+    _step(saga, p["step"]).update(status=TIMED_OUT)
+    saga["due_at"] = p["retry_at"]
 
 
 def _stuck(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
@@ -153,7 +163,7 @@ def _intervened(saga: dict[str, Any], p: dict[str, Any], at: str) -> None:
     _unstuck(saga)
     saga["history"].append({"state": saga["status"], "at": at, "reason": _intervention(p)})
     if p["deadline"] is not None:
-        saga["due_at"] = iso(p["deadline"])
+        saga["due_at"] = p["deadline"]
 
 
 def _intervention(p: dict[str, Any]) -> str:
@@ -175,7 +185,7 @@ def choreography_event(saga: dict[str, Any] | None, record: Envelope) -> dict[st
         p = record.payload
         step["note"] = _intervention(p) if record.type == SAGA_INTERVENED else p["reason"]
     steps = sorted([*saga["steps"], step], key=lambda s: (s["at"], s["service"], s["event"]))
-    saga.update(steps=steps, created_at=steps[0]["at"], **_choreography_derived(steps))
+    saga.update(steps=steps, created_at=datetime.fromisoformat(steps[0]["at"]), **_choreography_derived(steps))
     return saga
 
 
@@ -233,8 +243,8 @@ FOLDS: dict[str, Fold] = {
     "SagaStarted": saga_started,
     "SagaStateChanged": _orchestrated(_state_changed),
     "CommandDispatched": _orchestrated(_dispatched),
-    "StepSucceeded": _orchestrated(_settled("SUCCEEDED")),
-    "StepFailed": _orchestrated(_settled("FAILED")),
+    "StepSucceeded": _orchestrated(_settled(SUCCEEDED)),
+    "StepFailed": _orchestrated(_settled(STEP_FAILED)),
     "StepTimedOut": _orchestrated(_timed_out),
 }
 
@@ -243,7 +253,7 @@ def _touched(fold: Fold) -> Change:
     def touch(saga: Row | None, record: Envelope) -> Row | None:
         saga = fold(saga, record)
         if saga is not None:
-            saga["updated_at"] = max(saga.get("updated_at") or "", iso(record.occurred_at))
+            saga["updated_at"] = max(saga.get("updated_at") or record.occurred_at, record.occurred_at)
         return saga
 
     return Change(SAGAS, order_of, touch)

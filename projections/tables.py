@@ -2,19 +2,45 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Connection,
+    DateTime,
+    Dialect,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
+    inspect,
 )
 
 metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment, read back in UTC: ``timestamp with time zone`` on PostgreSQL; on SQLite, which has no such type,
+    text in UTC (it hands back datetimes without a zone, which are UTC then)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment = value.astimezone(UTC)
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 orders = Table(
@@ -32,8 +58,8 @@ orders = Table(
     Column("cancel_reason", Text),
     Column("saga_mode", String(16)),
     Column("tracking_number", String(64)),
-    Column("created_at", String(32)),
-    Column("updated_at", String(32)),
+    Column("created_at", UtcDateTime),
+    Column("updated_at", UtcDateTime),
 )
 
 inventory = Table(
@@ -69,7 +95,7 @@ notifications = Table(
     Column("order_id", String(64), unique=True),
     Column("outcome", String(16)),
     Column("reason", Text),
-    Column("at", String(32)),
+    Column("at", UtcDateTime),
 )
 
 payments = Table(
@@ -84,7 +110,7 @@ payments = Table(
     Column("transaction_id", String(64)),
     Column("refund_id", String(64)),
     Column("reason", Text),
-    Column("updated_at", String(32)),
+    Column("updated_at", UtcDateTime),
 )
 
 shipments = Table(
@@ -97,7 +123,7 @@ shipments = Table(
     Column("tracking_number", String(64)),
     Column("status", String(16)),
     Column("reason", Text),
-    Column("updated_at", String(32)),
+    Column("updated_at", UtcDateTime),
 )
 
 saga_instances = Table(
@@ -113,9 +139,9 @@ saga_instances = Table(
     Column("steps", JSON),
     Column("facts", JSON),
     Column("reason", Text),
-    Column("due_at", String(32), index=True),
-    Column("created_at", String(32)),
-    Column("updated_at", String(32)),
+    Column("due_at", UtcDateTime, index=True),
+    Column("created_at", UtcDateTime),
+    Column("updated_at", UtcDateTime),
 )
 
 event_log = Table(
@@ -130,7 +156,7 @@ event_log = Table(
     Column("order_id", String(64), index=True),
     Column("message_id", String(160)),
     Column("payload", JSON),
-    Column("timestamp", String(32)),
+    Column("timestamp", UtcDateTime),
     UniqueConstraint("service", "position"),
 )
 
@@ -141,3 +167,26 @@ positions = Table(
     Column("source", String(32), primary_key=True),
     Column("position", BigInteger, nullable=False),
 )
+
+
+def drop_outdated(connection: Connection) -> bool:
+    """Drops every read model if one of them has an earlier layout (timestamps as text): True if it
+    did, and then they are all to be rebuilt from the event stores, as for a new database."""
+    inspector = inspect(connection)
+    stored = {
+        table.name: inspector.get_columns(table.name) for table in read_models() if inspector.has_table(table.name)
+    }
+    outdated = any(
+        isinstance(table.c[column["name"]].type, UtcDateTime) and not isinstance(column["type"], DateTime)
+        for table in read_models()
+        for column in stored.get(table.name, [])
+        if column["name"] in table.c
+    )
+    if outdated:
+        metadata.drop_all(connection, tables=[table for table in read_models() if table.name in stored])
+    return outdated
+
+
+def read_models() -> list[Table]:
+    """The tables the projections fill (not the positions they keep)."""
+    return [table for table in metadata.sorted_tables if table is not positions]

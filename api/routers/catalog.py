@@ -27,7 +27,7 @@ def list_inventory(connection: ReadDep) -> list[dict[str, object]]:
 
 
 @router.get(
-    "/inventory/{book_id}",
+    "/inventory/{bookId}",
     operation_id="getBook",
     response_model=Book,
     tags=["inventory"],
@@ -38,7 +38,7 @@ def get_book(book_id: BookIdPath, connection: ReadDep) -> dict[str, object]:
 
 
 @router.get(
-    "/customers/{customer_id}",
+    "/customers/{customerId}",
     operation_id="getCustomer",
     response_model=Customer,
     tags=["customers"],
@@ -51,7 +51,7 @@ def get_customer(customer_id: CustomerIdPath, caller: CallerDep, connection: Rea
 
 
 @router.get(
-    "/customers/{customer_id}/notifications",
+    "/customers/{customerId}/notifications",
     operation_id="getNotifications",
     response_model=list[Notification],
     tags=["customers"],
@@ -65,7 +65,7 @@ def get_notifications(customer_id: CustomerIdPath, caller: CallerDep, connection
 
 
 @router.get(
-    "/payments/{order_id}", operation_id="getPayment", response_model=Payment, tags=["payments"], responses=PRIVATE
+    "/payments/{orderId}", operation_id="getPayment", response_model=Payment, tags=["payments"], responses=PRIVATE
 )
 def get_payment(
     order_id: OrderIdPath, caller: CallerDep, runtime: RuntimeDep, connection: ReadDep
@@ -76,7 +76,7 @@ def get_payment(
 
 
 @router.get(
-    "/shipments/{order_id}", operation_id="getShipment", response_model=Shipment, tags=["shipments"], responses=PRIVATE
+    "/shipments/{orderId}", operation_id="getShipment", response_model=Shipment, tags=["shipments"], responses=PRIVATE
 )
 def get_shipment(
     order_id: OrderIdPath, caller: CallerDep, runtime: RuntimeDep, connection: ReadDep
@@ -86,7 +86,7 @@ def get_shipment(
     return queries.shipment(connection, order_id) or _raise(what)
 
 
-@router.get("/sagas/{order_id}", operation_id="getSaga", response_model=Saga, tags=["sagas"], responses=PRIVATE)
+@router.get("/sagas/{orderId}", operation_id="getSaga", response_model=Saga, tags=["sagas"], responses=PRIVATE)
 async def get_saga(
     order_id: OrderIdPath,
     caller: CallerDep,

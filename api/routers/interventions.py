@@ -22,7 +22,7 @@ router = APIRouter(
     dependencies=[AdminDep],
     responses=responses(401, 413, 503),
 )
-DeadLetterId = Annotated[int, Path(ge=1, le=2**53 - 1)]
+DeadLetterId = Annotated[int, Path(alias="deadLetterId", ge=1, le=2**53 - 1)]
 _READ = responses(404, 422, described={404: "no such dead letter"})
 _SETTLE = responses(
     403,
@@ -55,13 +55,13 @@ def list_dead_letters(
     return {"items": [dead_letter_view(row) for row in rows], "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/dead-letters/{dead_letter_id}", operation_id="getDeadLetter", response_model=DeadLetter, responses=_READ)
+@router.get("/dead-letters/{deadLetterId}", operation_id="getDeadLetter", response_model=DeadLetter, responses=_READ)
 def get_dead_letter(dead_letter_id: DeadLetterId, runtime: RuntimeDep) -> dict[str, object]:
     return dead_letter_view(runtime.quarantine.store.get(dead_letter_id))
 
 
 @router.post(
-    "/dead-letters/{dead_letter_id}/redrive",
+    "/dead-letters/{deadLetterId}/redrive",
     operation_id="redriveDeadLetter",
     response_model=DeadLetter,
     responses=_SETTLE,
@@ -72,7 +72,7 @@ async def redrive(dead_letter_id: DeadLetterId, runtime: RuntimeDep) -> dict[str
 
 
 @router.post(
-    "/dead-letters/{dead_letter_id}/discard",
+    "/dead-letters/{deadLetterId}/discard",
     operation_id="discardDeadLetter",
     response_model=DeadLetter,
     responses=_SETTLE,
@@ -90,7 +90,7 @@ _SAGA_ROUTE = {
 }
 
 
-@router.post("/sagas/{order_id}/retry", operation_id="retrySaga", **_SAGA_ROUTE)  # type: ignore[arg-type]
+@router.post("/sagas/{orderId}/retry", operation_id="retrySaga", **_SAGA_ROUTE)  # type: ignore[arg-type]
 async def retry_saga(
     order_id: OrderIdPath, body: InterventionRequest, runtime: RuntimeDep, response: Response
 ) -> InterventionAccepted:
@@ -99,7 +99,7 @@ async def retry_saga(
     return await _intervene(runtime, runtime.quarantine.retry_saga, "retry", order_id, body, response)
 
 
-@router.post("/sagas/{order_id}/compensate", operation_id="compensateSaga", **_SAGA_ROUTE)  # type: ignore[arg-type]
+@router.post("/sagas/{orderId}/compensate", operation_id="compensateSaga", **_SAGA_ROUTE)  # type: ignore[arg-type]
 async def compensate_saga(
     order_id: OrderIdPath, body: InterventionRequest, runtime: RuntimeDep, response: Response
 ) -> InterventionAccepted:
@@ -108,7 +108,7 @@ async def compensate_saga(
     return await _intervene(runtime, runtime.quarantine.compensate_saga, "compensate", order_id, body, response)
 
 
-@router.post("/sagas/{order_id}/resume", operation_id="resumeSaga", **_SAGA_ROUTE)  # type: ignore[arg-type]
+@router.post("/sagas/{orderId}/resume", operation_id="resumeSaga", **_SAGA_ROUTE)  # type: ignore[arg-type]
 async def resume_saga(
     order_id: OrderIdPath, body: InterventionRequest, runtime: RuntimeDep, response: Response
 ) -> InterventionAccepted:

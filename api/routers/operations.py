@@ -11,7 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import AdminDep, RuntimeDep
 from api.errors import responses
-from api.schemas import ConsumerState, FaultRequest, Faults, ProjectionName, Readiness, ReplayReport
+from api.schemas import ConsumerState, FaultRequest, Faults, Health, ProjectionName, Readiness, ReplayReport
+from infra.bootstrap import Runtime
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -24,9 +25,9 @@ admin = APIRouter(
 CHANGES = responses(400, 403, 413, 422)
 
 
-@router.get("/health", operation_id="health")
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/health", operation_id="health", response_model=Health)
+def health() -> Health:
+    return Health(status="ok")
 
 
 @router.get("/ready", operation_id="ready", response_model=Readiness, responses={503: {"model": Readiness}})
@@ -73,18 +74,22 @@ def metrics(request: Request) -> Response:
 def inject_fault(body: FaultRequest, runtime: RuntimeDep) -> Faults:
     """Makes the next ``times`` operations of ``service`` fail, or never answer."""
     runtime.faults.inject(body.service, body.fault, body.times)
-    return Faults(pending=runtime.faults.pending())
+    return _faults(runtime)
 
 
 @admin.get("/faults", operation_id="listFaults", response_model=Faults)
 def list_faults(runtime: RuntimeDep) -> Faults:
-    return Faults(pending=runtime.faults.pending())
+    return _faults(runtime)
 
 
 @admin.delete("/faults", operation_id="clearFaults", response_model=Faults, responses=responses(403, 413))
 def clear_faults(runtime: RuntimeDep) -> Faults:
     runtime.faults.clear()
-    return Faults(pending=runtime.faults.pending())
+    return _faults(runtime)
+
+
+def _faults(runtime: Runtime) -> Faults:
+    return Faults.model_validate({"pending": runtime.faults.pending()})
 
 
 @admin.post("/replay", operation_id="replay", response_model=ReplayReport, responses=CHANGES)

@@ -12,6 +12,7 @@ from api.errors import not_found, responses
 from api.schemas import EventRecord, Order, OrderAccepted, OrderPage, OrderStatus, PlaceOrderRequest
 from api.validation import MAX_OFFSET, IdempotencyKey, Identifier, Moment, OrderIdPath, Version
 from api.waiting import PreferHeader, wait_seconds
+from domain.common import SagaMode
 from handlers.cancel_order import cancel_order
 from handlers.order_history import order_as_of, placed_order
 from handlers.place_order import PlaceOrder, place_order
@@ -22,7 +23,7 @@ READ_ERRORS = (401, 404, 422, 503)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)
 
 
-def _links(order_id: str) -> dict[str, Any]:
+def _links(order_id: str) -> dict[str, dict[str, Any]]:
     """OpenAPI links from an answer carrying ``order_id`` to everything about that order."""
     targets = {
         "GetOrder": "getOrder",
@@ -33,13 +34,12 @@ def _links(order_id: str) -> dict[str, Any]:
         "GetPayment": "getPayment",
         "GetShipment": "getShipment",
     }
-    links = {name: {"operationId": target, "parameters": {"order_id": order_id}} for name, target in targets.items()}
-    links["GetOrderAsPlaced"]["parameters"]["asOf"] = 1
-    return links
+    links = {name: {"operationId": target, "parameters": {"orderId": order_id}} for name, target in targets.items()}
+    return {**links, "GetOrderAsPlaced": {"operationId": "getOrder", "parameters": {"orderId": order_id, "asOf": 1}}}
 
 
 ORDER_LINKS = _links("$response.body#/orderId")
-PLACED = {
+PLACED: dict[int | str, dict[str, Any]] = {
     202: {"description": "accepted: the saga runs", "links": ORDER_LINKS},
     200: {"model": Order, "description": "the saga finished within `Prefer: wait=N`", "links": ORDER_LINKS},
 }
@@ -83,8 +83,9 @@ async def post_order(
     saga = await saga_ends.saga(accepted.order_id, wait) if wait else None
     settled = await runtime.query(queries.order, accepted.order_id) if saga and queries.saga_is_over(saga) else None
     if settled is not None:
-        return JSONResponse(Order.model_validate(settled).model_dump(by_alias=True), headers=dict(response.headers))
-    return OrderAccepted(order_id=accepted.order_id, status="PENDING", saga_mode=accepted.saga_mode)
+        order = Order.model_validate(settled).model_dump(mode="json", by_alias=True)
+        return JSONResponse(order, headers=dict(response.headers))
+    return OrderAccepted(order_id=accepted.order_id, status=OrderStatus.PENDING, saga_mode=SagaMode(accepted.saga_mode))
 
 
 def _scoped(idempotency_key: str | None, caller: Caller) -> str | None:
@@ -94,7 +95,7 @@ def _scoped(idempotency_key: str | None, caller: Caller) -> str | None:
     return f"{caller.customer_id}/{idempotency_key}"
 
 
-@router.get("/orders/{order_id}", operation_id="getOrder", response_model=Order, responses=responses(*READ_ERRORS))
+@router.get("/orders/{orderId}", operation_id="getOrder", response_model=Order, responses=responses(*READ_ERRORS))
 def get_order(
     order_id: OrderIdPath,
     caller: CallerDep,
@@ -138,7 +139,7 @@ def list_orders(
 
 
 @router.post(
-    "/orders/{order_id}/cancel",
+    "/orders/{orderId}/cancel",
     operation_id="cancelOrder",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OrderAccepted,
@@ -149,11 +150,11 @@ async def post_cancel(order_id: OrderIdPath, caller: CallerDep, runtime: Runtime
     await run_in_threadpool(ensure_may_see_order, caller, runtime, order_id, f"order {order_id}")
     accepted = await run_in_threadpool(cancel_order, runtime.services, order_id)
     await runtime.caught_up(accepted.source, accepted.position)
-    return OrderAccepted(order_id=order_id, status="PENDING", saga_mode=accepted.saga_mode)
+    return OrderAccepted(order_id=order_id, status=OrderStatus.PENDING, saga_mode=SagaMode(accepted.saga_mode))
 
 
 @router.get(
-    "/orders/{order_id}/events",
+    "/orders/{orderId}/events",
     operation_id="getOrderEvents",
     response_model=list[EventRecord],
     responses=responses(*READ_ERRORS),

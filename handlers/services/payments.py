@@ -18,7 +18,7 @@ class PaymentsService(Service):
     """Each customer's account, and each order's payment: charged once, refunded or voided at most once."""
 
     name = "payments"
-    fault_key = "payment"
+    fault_key = "payments"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Account: 50}
 
     def __init__(

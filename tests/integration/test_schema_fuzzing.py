@@ -156,7 +156,7 @@ async def test_every_route_answers_as_its_schema_declares(schema: OpenApiSchema)
 
     assert {label for label, _ in answered} == {op.ok().label for op in schema.get_all_operations()}
     followed = {label for (label, status), _ in chained.items() if status < 300}
-    assert {"POST /orders", "GET /orders/{order_id}", "GET /sagas/{order_id}"} <= followed, sorted(chained.items())
+    assert {"POST /orders", "GET /orders/{orderId}", "GET /sagas/{orderId}"} <= followed, sorted(chained.items())
     assert not failures, f"{len(failures)} answers break the schema:\n" + "\n".join(sorted(set(failures))[:40])
 
 
@@ -166,4 +166,4 @@ def test_a_placed_order_links_to_everything_about_it() -> None:
     targets = {link["operationId"] for link in links.values()}
 
     assert {"getOrder", "cancelOrder", "getOrderEvents", "getSaga", "getPayment", "getShipment"} <= targets
-    assert all(link["parameters"]["order_id"] == "$response.body#/orderId" for link in links.values())
+    assert all(link["parameters"]["orderId"] == "$response.body#/orderId" for link in links.values())
