@@ -6,8 +6,39 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class Envelope:
-    """A message as the services see it: a published event, or a command for ``target``."""
+class Record:
+    """An event as its service stored it, read back from the log: what happened to which aggregate, where
+    in the log and when. Projections fold records; relays and log consumers turn them into messages."""
+
+    source: str
+    position: int
+    type: str
+    aggregate_id: str
+    version: int
+    occurred_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = 1  # the event class's version: old stored shapes are upcast to it when read
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.source}:{self.position}"
+
+    @property
+    def correlation_id(self) -> str:
+        return str(self.payload.get("order_id", ""))
+
+    @property
+    def order_id(self) -> str:
+        return self.correlation_id
+
+    @property
+    def saga_mode(self) -> str | None:
+        return self.payload.get("saga_mode")
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a handler receives and a broker carries: an event, or a command for ``target``."""
 
     message_id: str
     type: str
@@ -20,7 +51,7 @@ class Envelope:
     version: int = 0
     causation_id: str | None = None
     target: str | None = None
-    schema_version: int = 1  # the event class's version: old stored shapes are upcast to it when read
+    schema_version: int = 1
 
     @property
     def order_id(self) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO, Any
 
-from handlers.messages import Envelope, iso, plain
+from handlers.messages import Record, iso, plain
 from handlers.services.base import Service
 from infra.log_records import read_log
 from infra.wire import camel_keys
@@ -29,17 +29,17 @@ FIELDS = (
 )
 
 
-def records(services: Iterable[Service], since: datetime | None = None) -> Iterator[Envelope]:
+def records(services: Iterable[Service], since: datetime | None = None) -> Iterator[Record]:
     """Every stored event: each service's in log order, the services merged by time (then service, position)."""
     logs = [_log(service, since) for service in services]
     return heapq.merge(*logs, key=lambda record: (record.occurred_at, record.source, record.position))
 
 
-def _log(service: Service, since: datetime | None) -> Iterator[Envelope]:
+def _log(service: Service, since: datetime | None) -> Iterator[Record]:
     return (record for record in read_log(service) if since is None or record.occurred_at >= since)
 
 
-def row(record: Envelope) -> dict[str, Any]:
+def row(record: Record) -> dict[str, Any]:
     return {
         "id": f"{record.source}:{record.position}",
         "eventType": record.type,
@@ -51,7 +51,7 @@ def row(record: Envelope) -> dict[str, Any]:
         "service": record.source,
         "position": record.position,
         "correlationId": record.correlation_id or None,
-        "causationId": record.causation_id,
+        "causationId": None,  # a stored event does not record its cause yet
     }
 
 

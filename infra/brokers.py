@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from domain.common import SagaMode
 from domain.events import COMMAND_DISPATCHED
 from domain.saga import REPLY_TYPES
-from handlers.messages import Envelope
+from handlers.messages import Record
 from infra.log_records import to_message
 from infra.rabbitmq import REPLIES, RabbitBus
 from infra.redis_streams import RedisStreams
@@ -19,11 +19,11 @@ class Brokers:
     redis: RedisStreams | None
     rabbitmq: RabbitBus | None
 
-    def carries(self, record: Envelope) -> bool:
+    def carries(self, record: Record) -> bool:
         """Whether a broker delivers this record, so nobody needs to read it from the log."""
         return self.route(record) is not None
 
-    def route(self, record: Envelope) -> tuple[str, str] | None:
+    def route(self, record: Record) -> tuple[str, str] | None:
         """(broker, route) for a record worth publishing; None for what stays in the log."""
         if self.rabbitmq and record.type == COMMAND_DISPATCHED:
             return "rabbitmq", f"commands.{record.payload['service']}"
@@ -33,12 +33,12 @@ class Brokers:
             return "redis", "events"
         return None
 
-    async def publish(self, record: Envelope) -> None:
+    async def publish(self, record: Record) -> None:
         route = self.route(record)
         if route is None:
             return
         broker, key = route
         if broker == "redis" and self.redis:
-            await self.redis.publish(record)
+            await self.redis.publish(to_message(record))
         elif self.rabbitmq:
             await self.rabbitmq.publish(key, to_message(record))

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 
 from domain.common import ConflictError, NotFoundError, SagaMode
-from handlers.messages import Envelope, iso
+from handlers.messages import Message, iso
 from handlers.retry import MalformedMessageError
 from infra.read_database import PROJECTOR
 from infra.wire import decode, encode
@@ -84,10 +84,10 @@ class Undelivered:
     body: bytes
     error: BaseException
     attempts: int
-    message: Envelope | None = None  # None: the body could not be read as a message
+    message: Message | None = None  # None: the body could not be read as a message
 
     @classmethod
-    def of(cls, consumer: str, transport: str, message: Envelope, error: BaseException, attempts: int) -> Undelivered:
+    def of(cls, consumer: str, transport: str, message: Message, error: BaseException, attempts: int) -> Undelivered:
         return cls(consumer, transport, encode(message), error, attempts, message)
 
     @property
@@ -125,7 +125,7 @@ class Undelivered:
         }
 
 
-def decoded(body: bytes | None) -> Envelope:
+def decoded(body: bytes | None) -> Message:
     """The message in a broker's body; ``MalformedMessageError`` if it is not one (parked at once)."""
     try:
         return decode(body or b"")

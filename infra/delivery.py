@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.retry import RetryPolicy
 from infra.dead_letters import Undelivered, decoded
 from infra.wire import encode
@@ -20,7 +20,7 @@ class Delivery:
     transport: str
     policy: RetryPolicy
 
-    def attempt(self, message: Envelope, handle: Callable[[Envelope], None]) -> Undelivered | None:
+    def attempt(self, message: Message, handle: Callable[[Message], None]) -> Undelivered | None:
         """Handles a message already read; what to park if it kept failing, None once handled."""
         try:
             self.policy.call(lambda: handle(message))
@@ -31,8 +31,8 @@ class Delivery:
     async def attempt_body(
         self,
         body: bytes,
-        handle: Callable[[Envelope], Awaitable[object]],
-        wants: Callable[[Envelope], bool] = lambda message: True,
+        handle: Callable[[Message], Awaitable[object]],
+        wants: Callable[[Message], bool] = lambda message: True,
     ) -> Undelivered | None:
         """Reads a broker's body and handles the message if ``wants`` it; None once handled (or not wanted)."""
         message = None
@@ -45,5 +45,5 @@ class Delivery:
             return self.gave_up(body, error, message)
         return None
 
-    def gave_up(self, body: bytes, error: BaseException, message: Envelope | None = None) -> Undelivered:
+    def gave_up(self, body: bytes, error: BaseException, message: Message | None = None) -> Undelivered:
         return Undelivered(self.consumer, self.transport, body, error, self.policy.attempts_for(error), message)

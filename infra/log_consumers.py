@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from handlers.messages import Envelope
+from handlers.messages import Message, Record
 from handlers.retry import MalformedMessageError, RetryPolicy
 from handlers.services.base import Service
 from infra.dead_letters import LOG, Undelivered
 from infra.delivery import Delivery
-from infra.log_records import to_message, to_record
+from infra.log_records import as_event, to_message, to_record
 from infra.read_database import Positions
 from infra.wire import encode
 
@@ -36,7 +36,7 @@ class LogReader:
         self.positions = positions
         self.batch_size = batch_size
 
-    def read(self, connection: Connection | None = None) -> tuple[list[Envelope], dict[str, int]]:
+    def read(self, connection: Connection | None = None) -> tuple[list[Record], dict[str, int]]:
         """The next batch, and the position it reaches in each log it advanced in."""
         reached = self.positions.of(self.consumer, connection)
         # every log's end first, then the pages: an effect in one log is rarely read without its cause in another
@@ -63,8 +63,8 @@ class Consumer:
     keeps failing is parked (and its saga marked STUCK), and the group goes on with the next one."""
 
     reader: LogReader
-    handle: Callable[[Envelope], None]
-    accept: Callable[[Envelope], bool] = lambda record: True
+    handle: Callable[[Message], None]
+    accept: Callable[[Record], bool] = lambda record: True
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     park: Callable[[Undelivered], object] | None = None
 
@@ -81,13 +81,14 @@ class Consumer:
             self.reader.positions.advance(self.name, reached)
         return len(records)
 
-    def _deliver(self, record: Envelope) -> None:
+    def _deliver(self, record: Record) -> None:
         delivery = Delivery(self.name, LOG, self.policy)
         try:
             message = to_message(record)
         except (KeyError, TypeError) as error:
             malformed = MalformedMessageError(f"{record.type} without the fields of a command: {error!r}")
-            self._park(delivery.gave_up(encode(record), malformed, record))
+            event = as_event(record)
+            self._park(delivery.gave_up(encode(event), malformed, event))
             return
         if undelivered := delivery.attempt(message, self.handle):
             self._park(undelivered)

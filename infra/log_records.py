@@ -11,45 +11,60 @@ from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import Notification
 
 from domain.events import COMMAND_DISPATCHED, REPLY_REPEATED
-from handlers.messages import Envelope
+from handlers.messages import Message, Record
 
 _METADATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 
 
-def to_record(source: Application[UUID], notification: Notification) -> Envelope:
+def to_record(source: Application[UUID], notification: Notification) -> Record:
     """A stored event as a record: what happened, where and when, with its plain payload."""
     event = source.mapper.to_domain_event(notification)
     if not isinstance(event, DomainEvent):
         raise TypeError(f"{source.name} stored {type(event).__name__}, which is not a domain event")
     payload = {key: value for key, value in vars(event).items() if key not in _METADATA}
-    return Envelope(
-        message_id=f"{source.name}:{notification.id}",
-        type=type(event).__name__,
+    return Record(
         source=source.name,
         position=notification.id,
-        correlation_id=str(payload.get("order_id", "")),
-        occurred_at=event.timestamp,
-        payload=payload,
+        type=type(event).__name__,
         aggregate_id=str(notification.originator_id),
         version=notification.originator_version,
+        occurred_at=event.timestamp,
+        payload=payload,
         schema_version=getattr(type(event), "class_version", 1),
     )
 
 
-def read_log(source: Application[UUID], start: int = 1, stop: int | None = None, page: int = 500) -> Iterator[Envelope]:
+def read_log(source: Application[UUID], start: int = 1, stop: int | None = None, page: int = 500) -> Iterator[Record]:
     """A service's log from ``start`` to ``stop`` (inclusive; the end if None), in order, a page at a time."""
     while notifications := source.recorder.select_notifications(start=start, limit=page, stop=stop):
         yield from (to_record(source, notification) for notification in notifications)
         start = notifications[-1].id + 1
 
 
-def to_message(record: Envelope) -> Envelope:
+def as_event(record: Record) -> Message:
+    """The record as the event message it is, whatever its type."""
+    return Message(
+        message_id=record.message_id,
+        type=record.type,
+        source=record.source,
+        position=record.position,
+        correlation_id=record.correlation_id,
+        occurred_at=record.occurred_at,
+        payload=record.payload,
+        aggregate_id=record.aggregate_id,
+        version=record.version,
+        schema_version=record.schema_version,
+    )
+
+
+def to_message(record: Record) -> Message:
     """What consumers receive: events as they are, each dispatched command as the command itself, and
     each repeated reply as the reply it repeats. Both keep the record's place (source, position, order)."""
+    event = as_event(record)
     if record.type == COMMAND_DISPATCHED:
         dispatched = record.payload
         return replace(
-            record,
+            event,
             message_id=dispatched["message_id"],
             type=dispatched["command"],
             payload=dict(dispatched["payload"]),
@@ -60,10 +75,10 @@ def to_message(record: Envelope) -> Envelope:
     if record.type == REPLY_REPEATED:
         repeated = record.payload
         return replace(
-            record,
+            event,
             type=repeated["reply_type"],
             payload=dict(repeated["reply"]),
             causation_id=repeated["command_id"],
             schema_version=1,
         )
-    return record
+    return event

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine
 
-from handlers.messages import Envelope
+from handlers.messages import Record
 from handlers.retry import RetryPolicy
 from infra.dead_letters import LOG, DeadLetters, Undelivered, describe
 from infra.log_consumers import LogReader
+from infra.log_records import as_event
 from infra.read_database import PROJECTOR, hold_read_models
 from infra.supervision import is_outage
 from projections.projection import Projection
@@ -63,10 +64,10 @@ class Projector:
                 self.reader.positions.save(connection, self.name, reached)
         return len(records)
 
-    def _apply_isolated(self, connection: Connection, projection: Projection, records: list[Envelope]) -> None:
+    def _apply_isolated(self, connection: Connection, projection: Projection, records: list[Record]) -> None:
         for record, error in apply_isolated(connection, projection, records):
             if self.dead_letters is not None:
-                undelivered = Undelivered.of(f"{PROJECTOR}:{projection.name}", LOG, record, error, 1)
+                undelivered = Undelivered.of(f"{PROJECTOR}:{projection.name}", LOG, as_event(record), error, 1)
                 dead_letter_id = self.dead_letters.add(undelivered, connection)
                 log.error(
                     "projection %s parked %s %s (order %s) as dead letter %d: %s",
@@ -80,8 +81,8 @@ class Projector:
 
 
 def apply_isolated(
-    connection: Connection, projection: Projection, records: Sequence[Envelope]
-) -> list[tuple[Envelope, Exception]]:
+    connection: Connection, projection: Projection, records: Sequence[Record]
+) -> list[tuple[Record, Exception]]:
     """Applies the batch in a savepoint, or, if that fails, each event in one of its own: the events the
     projection could not apply even alone, with why (the others are applied)."""
     if _failure(connection, projection, records) is None:
@@ -90,7 +91,7 @@ def apply_isolated(
     return [(record, error) for record, error in failed if error is not None]
 
 
-def _failure(connection: Connection, projection: Projection, records: Sequence[Envelope]) -> Exception | None:
+def _failure(connection: Connection, projection: Projection, records: Sequence[Record]) -> Exception | None:
     """Applies ``records`` in a savepoint; the error that rolled it back, if any. The database going away
     is not the events' fault: that is raised."""
     try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from domain.common import ConflictError, SagaMode
 from handlers import interventions
 from handlers.interventions import Recorded
-from handlers.messages import Envelope
+from handlers.messages import Message, Record
 from handlers.retry import MalformedMessageError
 from handlers.services import Services
 from handlers.services.base import Service
@@ -59,7 +59,7 @@ class Quarantine:
         self,
         store: DeadLetters,
         services: Services,
-        handlers: Mapping[str, Callable[[Envelope], None]],
+        handlers: Mapping[str, Callable[[Message], None]],
         projections: Mapping[str, Projection],
     ) -> None:
         self.store = store
@@ -141,7 +141,7 @@ class Quarantine:
         self.handlers[handler_of(consumer)](message)
         return self.store.settle(parked["id"], REDRIVEN)
 
-    def _record(self, parked: Row) -> Envelope:
+    def _record(self, parked: Row) -> Record:
         """The event as its service stored it, read again from its log (the body may have lost detail)."""
         source, position = self.sources.get(parked["source"] or ""), parked["position"]
         notifications = source.recorder.select_notifications(start=position, limit=1) if source else []

@@ -25,7 +25,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from aio_pika.exceptions import AMQPError
 
 from domain.saga import OrderSaga
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.retry import RetryPolicy
 from infra.dead_letters import RABBITMQ, Undelivered
 from infra.delivery import Delivery
@@ -72,7 +72,7 @@ class RabbitBus:
     def connected(self) -> bool:
         return self.connection is not None and self.connection.connected.is_set() and not self.channel.is_closed
 
-    async def publish(self, route: str, message: Envelope) -> None:
+    async def publish(self, route: str, message: Message) -> None:
         """Publishes and waits for the broker's confirm; fails at once while the connection is down, rather
         than waiting for it to come back (the relay retries with backoff, and shows that it does)."""
         if not self.connected:
@@ -106,7 +106,7 @@ class RabbitConsumer:
         self,
         bus: RabbitBus,
         route: str,
-        handle: Callable[[Envelope], None],
+        handle: Callable[[Message], None],
         policy: RetryPolicy | None = None,
         park: Callable[[Undelivered], object] | None = None,
     ) -> None:

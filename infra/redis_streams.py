@@ -30,7 +30,7 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import KeyT, StreamIdT
 
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.retry import RetryPolicy
 from infra.dead_letters import REDIS, Undelivered
 from infra.delivery import Delivery
@@ -66,7 +66,7 @@ class RedisStreams:
     def streams(self) -> list[str]:
         return [self.stream(partition) for partition in range(self.partitions)]
 
-    async def publish(self, message: Envelope) -> None:
+    async def publish(self, message: Message) -> None:
         stream = self.stream(partition_of(message.order_id, self.partitions))
         await self.client.xadd(stream, {"envelope": encode(message)})
 
@@ -89,9 +89,9 @@ class RedisConsumer:
         self,
         streams: RedisStreams,
         group: str,
-        handle: Callable[[Envelope], None],
+        handle: Callable[[Message], None],
         claim_idle_ms: int,
-        wants: Callable[[Envelope], bool] = lambda message: True,
+        wants: Callable[[Message], bool] = lambda message: True,
         policy: RetryPolicy | None = None,
         park: Callable[[Undelivered], object] | None = None,
     ) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.common import SagaMode
-from handlers.messages import Envelope
+from handlers.messages import Record
 from handlers.retry import RetryPolicy
 from handlers.routing import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, wanted_by
 from handlers.services import Services
@@ -161,5 +161,5 @@ def _timers(wiring: Wiring) -> list[Placed]:
     return placed
 
 
-def _not_carried_by(brokers: Brokers) -> Callable[[Envelope], bool]:
+def _not_carried_by(brokers: Brokers) -> Callable[[Record], bool]:
     return lambda record: not brokers.carries(record)

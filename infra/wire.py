@@ -9,12 +9,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from handlers.messages import Envelope, iso, plain
+from handlers.messages import Message, iso, plain
 
 ENVELOPE_VERSION = 1
 
 
-def encode(message: Envelope) -> bytes:
+def encode(message: Message) -> bytes:
     """The wire form: a flat, versioned JSON envelope with camelCase keys."""
     return json.dumps(
         {
@@ -36,11 +36,11 @@ def encode(message: Envelope) -> bytes:
     ).encode()
 
 
-def decode(body: bytes) -> Envelope:
+def decode(body: bytes) -> Message:
     wire = json.loads(body)
     if wire.get("version") != ENVELOPE_VERSION:
         raise ValueError(f"unsupported envelope version {wire.get('version')!r}")
-    return Envelope(
+    return Message(
         message_id=wire["messageId"],
         type=wire["type"],
         source=wire["source"],

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from domain.common import PaymentMethod
-from handlers.messages import Envelope
+from handlers.messages import Record
 from projections.projection import Change, Fold, Projection, Rows, added, merged
 from projections.queries import Row
 from projections.tables import customers, notifications
@@ -11,7 +11,7 @@ NOTIFICATIONS = Rows(notifications, "order_id")
 _BALANCE_COLUMN = {PaymentMethod.CREDIT_CARD.value: "credit_available", PaymentMethod.E_MONEY.value: "e_money_balance"}
 
 
-def account_opened(row: Row | None, record: Envelope) -> Row:
+def account_opened(row: Row | None, record: Record) -> Row:
     p = record.payload
     values = {
         "name": p["name"],
@@ -24,15 +24,15 @@ def account_opened(row: Row | None, record: Envelope) -> Row:
     return merged(row, {"customer_id": p["customer_id"]}, values)
 
 
-def funds_debited(row: Row | None, record: Envelope) -> Row | None:
+def funds_debited(row: Row | None, record: Record) -> Row | None:
     return added(row, {_BALANCE_COLUMN[record.payload["method"]]: -record.payload["amount"]})
 
 
-def funds_credited(row: Row | None, record: Envelope) -> Row | None:
+def funds_credited(row: Row | None, record: Record) -> Row | None:
     return added(row, {_BALANCE_COLUMN[record.payload["method"]]: record.payload["amount"]})
 
 
-def customer_notified(row: Row | None, record: Envelope) -> Row:
+def customer_notified(row: Row | None, record: Record) -> Row:
     p = record.payload
     at = record.occurred_at
     values = {"customer_id": p["customer_id"], "outcome": p["outcome"], "reason": p["reason"], "at": at}

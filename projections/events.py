@@ -4,12 +4,12 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from handlers.messages import Envelope, plain
+from handlers.messages import Record, plain
 from projections.projection import Projection
 from projections.tables import event_log
 
 
-def _row(record: Envelope) -> dict[str, object]:
+def _row(record: Record) -> dict[str, object]:
     return {
         "service": record.source,
         "position": record.position,
@@ -26,7 +26,7 @@ def _row(record: Envelope) -> dict[str, object]:
 class EventIndexProjection(Projection):
     """Every event of every service, in one table the audit routes can page through."""
 
-    def apply(self, connection: Connection, records: Sequence[Envelope]) -> None:
+    def apply(self, connection: Connection, records: Sequence[Record]) -> None:
         if records:  # one multi-row insert: the index takes every event, so it is most of a batch's writes
             connection.execute(event_log.insert(), [_row(record) for record in records])
 

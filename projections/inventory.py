@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from handlers.messages import Envelope
+from handlers.messages import Record
 from projections.projection import Change, Fold, Projection, Rows, added, merged
 from projections.queries import Row
 from projections.tables import inventory
@@ -8,7 +8,7 @@ from projections.tables import inventory
 INVENTORY = Rows(inventory, "book_id")
 
 
-def book_catalogued(row: Row | None, record: Envelope) -> Row:
+def book_catalogued(row: Row | None, record: Record) -> Row:
     p = record.payload
     values = {
         "title": p["title"],
@@ -22,12 +22,12 @@ def book_catalogued(row: Row | None, record: Envelope) -> Row:
     return merged(row, {"book_id": p["book_id"]}, values)
 
 
-def book_restocked(row: Row | None, record: Envelope) -> Row | None:
+def book_restocked(row: Row | None, record: Record) -> Row | None:
     quantity = record.payload["quantity"]
     return added(row, {"available_stock": quantity, "restocked": quantity})
 
 
-def stock_level_changed(row: Row | None, record: Envelope) -> Row | None:
+def stock_level_changed(row: Row | None, record: Record) -> Row | None:
     p = record.payload
     return added(
         row,

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from domain.commands import ORDER_FIELDS
 from domain.orders import CANCELLED, COMPLETED, PENDING
-from handlers.messages import Envelope
+from handlers.messages import Record
 from projections.projection import Change, Projection, Rows, merged, order_of
 from projections.queries import Row
 from projections.tables import orders
@@ -12,8 +12,8 @@ from projections.tables import orders
 ORDERS = Rows(orders, "id")
 
 
-def _placed(details_of: Callable[[Envelope], dict[str, object]], saga_mode_of: Callable[[Envelope], str]) -> Change:
-    def fold(row: Row | None, record: Envelope) -> Row:
+def _placed(details_of: Callable[[Record], dict[str, object]], saga_mode_of: Callable[[Record], str]) -> Change:
+    def fold(row: Row | None, record: Record) -> Row:
         at = record.occurred_at
         fields = {name: details_of(record)[name] for name in ORDER_FIELDS}
         if row:  # placed is when the first of the two services recorded it, whichever the projector read first
@@ -30,8 +30,8 @@ def _placed(details_of: Callable[[Envelope], dict[str, object]], saga_mode_of: C
     return Change(ORDERS, order_of, fold)
 
 
-def _ended(status: str, values_of: Callable[[Envelope], dict[str, object]]) -> Change:
-    def fold(row: Row | None, record: Envelope) -> Row:
+def _ended(status: str, values_of: Callable[[Record], dict[str, object]]) -> Change:
+    def fold(row: Row | None, record: Record) -> Row:
         values = {"status": status, **values_of(record), "updated_at": record.occurred_at}
         return merged(row, {"id": record.order_id}, values)
 

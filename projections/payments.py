@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from domain.payments import COMPLETED, FAILED, REFUNDED, VOIDED
-from handlers.messages import Envelope
+from handlers.messages import Record
 from projections.projection import Change, Projection, Rows, merged, order_of
 from projections.queries import Row
 from projections.tables import payments
@@ -10,7 +10,7 @@ PAYMENTS = Rows(payments, "order_id")
 
 
 def _record_payment(status: str) -> Change:
-    def fold(row: Row | None, record: Envelope) -> Row:
+    def fold(row: Row | None, record: Record) -> Row:
         p = record.payload
         values = {
             "id": record.aggregate_id,
@@ -27,7 +27,7 @@ def _record_payment(status: str) -> Change:
     return Change(PAYMENTS, order_of, fold)
 
 
-def payment_refunded(row: Row | None, record: Envelope) -> Row:
+def payment_refunded(row: Row | None, record: Record) -> Row:
     values = {
         "status": REFUNDED,
         "refund_id": record.payload["refund_id"],

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from handlers.messages import Envelope
+from handlers.messages import Record
 from projections.queries import Row
 
-Fold = Callable[[Row | None, Envelope], Row | None]
+Fold = Callable[[Row | None, Record], Row | None]
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Change:
     row as it stands (None if there is none) and returns it changed (None: still none)."""
 
     rows: Rows
-    key: Callable[[Envelope], Any]
+    key: Callable[[Record], Any]
     fold: Fold
 
 
@@ -55,7 +55,7 @@ class Projection:
     tables: tuple[Table, ...]
     changes: dict[str, Change] = field(default_factory=dict)
 
-    def apply(self, connection: Connection, records: Sequence[Envelope]) -> None:
+    def apply(self, connection: Connection, records: Sequence[Record]) -> None:
         """Reads the rows a batch changes (one query per table), folds the batch's events into them in
         order, and writes each changed row once (one statement per table): a batch costs a few round
         trips however many events it holds. Only the projector writes these tables, a batch at a time,
@@ -87,5 +87,5 @@ def added(row: Row | None, deltas: dict[str, int]) -> Row | None:
     return None if row is None else {**row, **{name: row[name] + delta for name, delta in deltas.items()}}
 
 
-def order_of(record: Envelope) -> str:
+def order_of(record: Record) -> str:
     return record.order_id

@@ -11,7 +11,7 @@ from typing import Any
 
 from domain.common import SagaMode
 from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FINISHING, STARTED, STUCK, OrderSaga
-from handlers.messages import Envelope, iso
+from handlers.messages import Record, iso
 from projections.projection import Change, Fold, Projection, Rows, order_of
 from projections.queries import Row
 from projections.tables import saga_instances
@@ -58,7 +58,7 @@ CHOREOGRAPHY_EVENTS = (
 )
 
 
-def _new(record: Envelope, saga_type: str, order: dict[str, Any]) -> dict[str, Any]:
+def _new(record: Record, saga_type: str, order: dict[str, Any]) -> dict[str, Any]:
     at = iso(record.occurred_at)
     return {
         "id": str(OrderSaga.create_id(record.order_id)),
@@ -83,7 +83,7 @@ def _step(saga: dict[str, Any], name: str) -> dict[str, Any]:
 def _orchestrated(change: Any) -> Fold:
     """Lets ``change`` edit the orchestration saga, if there is one yet."""
 
-    def fold(saga: dict[str, Any] | None, record: Envelope) -> dict[str, Any] | None:
+    def fold(saga: dict[str, Any] | None, record: Record) -> dict[str, Any] | None:
         if saga is not None:
             change(saga, record.payload, iso(record.occurred_at))
         return saga
@@ -91,7 +91,7 @@ def _orchestrated(change: Any) -> Fold:
     return fold
 
 
-def saga_started(saga: dict[str, Any] | None, record: Envelope) -> dict[str, Any]:
+def saga_started(saga: dict[str, Any] | None, record: Record) -> dict[str, Any]:
     return saga or _new(record, SagaMode.ORCHESTRATION.value, record.payload["order"])
 
 
@@ -170,7 +170,7 @@ def _intervention(p: dict[str, Any]) -> str:
     return f"{p['action']} by operator: {p['reason']}"
 
 
-def choreography_event(saga: dict[str, Any] | None, record: Envelope) -> dict[str, Any] | None:
+def choreography_event(saga: dict[str, Any] | None, record: Record) -> dict[str, Any] | None:
     """Adds the event to the saga's steps, then derives the rest from the steps in time order, so that
     the row is the same whichever service's event the projector happened to read first."""
     if record.saga_mode != SagaMode.CHOREOGRAPHY.value:
@@ -228,7 +228,7 @@ def _choreography_status(facts: set[str]) -> str:
 def _either(orchestrated: Fold) -> Fold:
     """For the events both styles record (the order's in choreography, the saga's in orchestration)."""
 
-    def fold(saga: dict[str, Any] | None, record: Envelope) -> dict[str, Any] | None:
+    def fold(saga: dict[str, Any] | None, record: Record) -> dict[str, Any] | None:
         if record.saga_mode == SagaMode.CHOREOGRAPHY.value:
             return choreography_event(saga, record)
         return orchestrated(saga, record)
@@ -250,7 +250,7 @@ FOLDS: dict[str, Fold] = {
 
 
 def _touched(fold: Fold) -> Change:
-    def touch(saga: Row | None, record: Envelope) -> Row | None:
+    def touch(saga: Row | None, record: Record) -> Row | None:
         saga = fold(saga, record)
         if saga is not None:
             saga["updated_at"] = max(saga.get("updated_at") or record.occurred_at, record.occurred_at)

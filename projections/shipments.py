@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from domain.shipping import ABORTED, ARRANGED, CANCELLED, FAILED, WAITING
-from handlers.messages import Envelope
+from handlers.messages import Record
 from projections.projection import Change, Projection, Rows, merged, order_of
 from projections.queries import Row
 from projections.tables import shipments
@@ -10,7 +10,7 @@ SHIPMENTS = Rows(shipments, "order_id")
 
 
 def _set(status: str, *fields: str) -> Change:
-    def fold(row: Row | None, record: Envelope) -> Row:
+    def fold(row: Row | None, record: Record) -> Row:
         values = {name: record.payload[name] for name in fields if record.payload.get(name) is not None}
         changed = {"id": record.aggregate_id, "status": status, **values, "updated_at": record.occurred_at}
         return merged(row, {"order_id": record.order_id}, changed)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.routing import inventory, notifier, orchestrator, orders, payments, shipping
 from handlers.routing.routes import Routes
 from handlers.services import Services
@@ -25,7 +25,7 @@ ROUTES: dict[str, Routes[Any]] = {
 }
 """Each service's routing table, for both styles."""
 
-Handler = Callable[[Envelope], None]
+Handler = Callable[[Message], None]
 
 
 def handler_for(group: str, services: Services) -> Handler:
@@ -38,7 +38,7 @@ def handler_for(group: str, services: Services) -> Handler:
     return ROUTES[group].bind(services.by_name()[group])
 
 
-def wanted_by(group: str) -> Callable[[Envelope], bool]:
+def wanted_by(group: str) -> Callable[[Message], bool]:
     """Whether ``handler_for(group)`` would do anything with a message; a transport that carries every
     service's events to every group can acknowledge the others without calling the handler."""
     if group not in ROUTES:

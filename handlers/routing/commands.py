@@ -10,7 +10,7 @@ from eventsourcing.domain import DomainEvent
 from domain import commands
 from domain.replies import Participant
 from domain.saga import STEPS
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.retry import MalformedMessageError
 from handlers.services.base import Service, retry_on_conflict
 
@@ -21,7 +21,7 @@ OUTCOMES = {step.command_name: step.done_by | step.failed_by for step in STEPS.v
 _METADATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 
 
-def command_in(message: Envelope) -> commands.Command:
+def command_in(message: Message) -> commands.Command:
     """The command a message carries; ``MalformedMessageError`` (parked at once) if it is not one."""
     kind = commands.COMMANDS.get(message.type)
     if kind is None:
@@ -32,7 +32,7 @@ def command_in(message: Envelope) -> commands.Command:
         raise MalformedMessageError(f"{message.type} with the wrong fields: {error}") from None
 
 
-def answered_before(service: Service, kind: type[Participant], command: Envelope) -> bool:
+def answered_before(service: Service, kind: type[Participant], command: Message) -> bool:
     """Whether the command's target had already recorded an outcome for it; then it does not act again.
 
     If that outcome is older than the command, the command is a retry: the orchestrator sent it because
@@ -52,7 +52,7 @@ def answered_before(service: Service, kind: type[Participant], command: Envelope
 
 
 @retry_on_conflict
-def _answer_again(service: Service, kind: type[Participant], command: Envelope, outcome: DomainEvent) -> None:
+def _answer_again(service: Service, kind: type[Participant], command: Message, outcome: DomainEvent) -> None:
     participant = service.find(kind.create_id(command.order_id), kind)
     if participant is not None:
         reply = {key: value for key, value in vars(outcome).items() if key not in _METADATA}

@@ -5,23 +5,23 @@ from __future__ import annotations
 from domain import commands, events
 from domain.common import SagaMode
 from domain.inventory import Reservation
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.routing.routes import Routes, reason_of
 from handlers.services.inventory import InventoryService
 
 CHOREOGRAPHY, ORCHESTRATION = SagaMode.CHOREOGRAPHY.value, SagaMode.ORCHESTRATION.value
 
 
-def when_order_created_reserve_stock(inventory: InventoryService, message: Envelope) -> None:
+def when_order_created_reserve_stock(inventory: InventoryService, message: Message) -> None:
     p = message.payload
     inventory.try_to_reserve(p["order_id"], p["book_id"], p["quantity"], CHOREOGRAPHY)
 
 
-def when_failed_release_stock(inventory: InventoryService, message: Envelope) -> None:
+def when_failed_release_stock(inventory: InventoryService, message: Message) -> None:
     inventory.release(message.order_id, CHOREOGRAPHY, reason_of(message))
 
 
-def when_order_completed_sell_stock(inventory: InventoryService, message: Envelope) -> None:
+def when_order_completed_sell_stock(inventory: InventoryService, message: Message) -> None:
     inventory.sell(message.order_id)
 
 

@@ -7,18 +7,18 @@ import logging
 from domain import commands, events
 from domain.common import SagaMode
 from domain.orders import Order, OrderAlreadyFinalError
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.routing.routes import Routes, reason_of
 from handlers.services.orders import OrdersService
 
 log = logging.getLogger(__name__)
 
 
-def when_failed_cancel_order(orders: OrdersService, message: Envelope) -> None:
+def when_failed_cancel_order(orders: OrdersService, message: Message) -> None:
     orders.cancel(message.order_id, reason_of(message))
 
 
-def when_shipping_arranged_complete_order(orders: OrdersService, message: Envelope) -> None:
+def when_shipping_arranged_complete_order(orders: OrdersService, message: Message) -> None:
     try:
         orders.complete(message.order_id, message.payload["tracking_number"])
     except OrderAlreadyFinalError:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from domain import commands, events
 from domain.common import SagaMode
 from domain.payments import Payment
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.routing.routes import Routes, reason_of
 from handlers.services.payments import PaymentsService
 
 CHOREOGRAPHY, ORCHESTRATION = SagaMode.CHOREOGRAPHY.value, SagaMode.ORCHESTRATION.value
 
 
-def when_order_created_charge_payment(payments: PaymentsService, message: Envelope) -> None:
+def when_order_created_charge_payment(payments: PaymentsService, message: Message) -> None:
     p = message.payload
     payments.try_to_charge(
         p["order_id"],
@@ -25,7 +25,7 @@ def when_order_created_charge_payment(payments: PaymentsService, message: Envelo
     )
 
 
-def when_failed_refund_payment(payments: PaymentsService, message: Envelope) -> None:
+def when_failed_refund_payment(payments: PaymentsService, message: Message) -> None:
     payments.refund(message.order_id, CHOREOGRAPHY, reason_of(message))
 
 

@@ -11,14 +11,14 @@ from typing import Any, Generic, TypeVar
 from domain.commands import Command
 from domain.common import SagaMode
 from domain.replies import Participant
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.routing.commands import answered_before, command_in
 from handlers.services.base import Service
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=Service)
 
-Reaction = Callable[[S, Envelope], None]
+Reaction = Callable[[S, Message], None]
 CommandHandler = Callable[[S, Any], None]
 
 
@@ -31,14 +31,14 @@ class Routes(Generic[S]):
     reactions: Mapping[str, tuple[Reaction[S], ...]]
     commands: Mapping[type[Command], CommandHandler[S]]
 
-    def wants(self, group: str, message: Envelope) -> bool:
+    def wants(self, group: str, message: Message) -> bool:
         """Whether ``bind`` would do anything with ``message``: the others can be acknowledged unread."""
         if message.target is not None:
             return message.target == group
         return message.saga_mode == SagaMode.CHOREOGRAPHY and message.type in self.reactions
 
-    def bind(self, service: S) -> Callable[[Envelope], None]:
-        def handle(message: Envelope) -> None:
+    def bind(self, service: S) -> Callable[[Message], None]:
+        def handle(message: Message) -> None:
             if message.target is None:
                 self._react(service, message)
             elif message.target == service.name:
@@ -47,7 +47,7 @@ class Routes(Generic[S]):
         handle.__name__ = f"{service.name}_consumer"
         return handle
 
-    def _react(self, service: S, message: Envelope) -> None:
+    def _react(self, service: S, message: Message) -> None:
         if message.saga_mode == SagaMode.CHOREOGRAPHY:
             for reaction in self.reactions.get(message.type, ()):
                 log.info(
@@ -55,7 +55,7 @@ class Routes(Generic[S]):
                 )
                 reaction(service, message)
 
-    def _execute(self, service: S, message: Envelope) -> None:
+    def _execute(self, service: S, message: Message) -> None:
         if answered_before(service, self.participant, message):
             return
         log.info("order %s: %s executes %s (%s)", message.order_id, service.name, message.type, message.message_id)
@@ -63,7 +63,7 @@ class Routes(Generic[S]):
         self.commands[type(command)](service, command)
 
 
-def reason_of(message: Envelope) -> str:
+def reason_of(message: Message) -> str:
     """Why a compensation runs: the event that called for it, and its own reason if it gave one."""
     detail = message.payload.get("reason")
     return f"{message.type}: {detail}" if detail else message.type

@@ -6,23 +6,23 @@ from __future__ import annotations
 from domain import commands, events
 from domain.common import SagaMode
 from domain.shipping import ORDER, PAYMENT, STOCK, Shipment
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.routing.routes import Routes, reason_of
 from handlers.services.shipping import ShippingService
 
 CHOREOGRAPHY, ORCHESTRATION = SagaMode.CHOREOGRAPHY.value, SagaMode.ORCHESTRATION.value
 
 
-def when_order_created_note_address(shipping: ShippingService, message: Envelope) -> None:
+def when_order_created_note_address(shipping: ShippingService, message: Message) -> None:
     shipment = shipping.note(message.order_id, CHOREOGRAPHY, ORDER, message.payload["shipping_address"])
     _ship_when_ready(shipping, shipment)
 
 
-def when_stock_reserved_note_stock(shipping: ShippingService, message: Envelope) -> None:
+def when_stock_reserved_note_stock(shipping: ShippingService, message: Message) -> None:
     _ship_when_ready(shipping, shipping.note(message.order_id, CHOREOGRAPHY, STOCK))
 
 
-def when_payment_completed_note_payment(shipping: ShippingService, message: Envelope) -> None:
+def when_payment_completed_note_payment(shipping: ShippingService, message: Message) -> None:
     _ship_when_ready(shipping, shipping.note(message.order_id, CHOREOGRAPHY, PAYMENT))
 
 
@@ -31,7 +31,7 @@ def _ship_when_ready(shipping: ShippingService, shipment: Shipment) -> None:
         shipping.try_to_arrange(shipment.order_id, shipment.address, CHOREOGRAPHY)
 
 
-def when_failed_abort_shipment(shipping: ShippingService, message: Envelope) -> None:
+def when_failed_abort_shipment(shipping: ShippingService, message: Message) -> None:
     shipping.abort(message.order_id, CHOREOGRAPHY, reason_of(message))
 
 

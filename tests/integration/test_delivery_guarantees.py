@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from api.app import create_app
-from handlers.messages import Envelope
+from handlers.messages import Message
 from infra.bootstrap import Runtime, bootstrap
 from infra.log_records import to_record
 from infra.redis_streams import RedisConsumer
@@ -118,7 +118,7 @@ async def test_a_consumer_killed_after_its_effect_but_before_its_ack_has_no_seco
         consumer = next(w for w in runtime.workers if isinstance(w, RedisConsumer) and w.group == "payments")
         handle = consumer.handle
 
-        def handle_then_die(message: Envelope) -> None:
+        def handle_then_die(message: Message) -> None:
             handle(message)
             if message.type == "OrderCreated":
                 deliveries.append(message.message_id)

@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.routing import orchestrator
 from handlers.services.orchestrator import OrchestratorService
 from infra.maintenance import check_consistency
@@ -38,11 +38,11 @@ class FirstReplyLost:
 
     def __init__(self, reply_type: str) -> None:
         self.reply_type = reply_type
-        self.lost: list[Envelope] = []
+        self.lost: list[Message] = []
         self.handle = orchestrator.when_reply_advance_saga
         self._lock = threading.Lock()
 
-    def __call__(self, saga_orchestrator: OrchestratorService, message: Envelope) -> None:
+    def __call__(self, saga_orchestrator: OrchestratorService, message: Message) -> None:
         with self._lock:
             lose = message.type == self.reply_type and message.saga_mode == "orchestration" and not self.lost
             if lose:

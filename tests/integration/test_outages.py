@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
-from handlers.messages import Envelope
+from handlers.messages import Message
 from infra.bootstrap import Runtime
 from infra.log_records import read_log, to_message
 from infra.loops import Worker
@@ -424,9 +424,9 @@ async def test_a_redis_consumer_whose_group_vanished_creates_it_again_and_carrie
         await streams.close()
 
 
-def message(message_id: str) -> Envelope:
+def message(message_id: str) -> Message:
     order_id = f"order-{message_id}"
-    return Envelope(message_id, "Step", "test", 1, order_id, datetime.now(UTC), {"order_id": order_id})
+    return Message(message_id, "Step", "test", 1, order_id, datetime.now(UTC), {"order_id": order_id})
 
 
 async def test_ready_names_a_consumer_whose_steps_fail_and_why_until_it_works_again(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from handlers.messages import Envelope
+from handlers.messages import Message
 from infra.redis_streams import RedisConsumer, RedisStreams
 from tests.infrastructure import REDIS_URL, borrowed_infrastructure
 from tests.support import eventually
@@ -15,8 +15,8 @@ ORDERS = 12
 MESSAGES_PER_ORDER = 10
 
 
-def message(order_id: str, sequence: int) -> Envelope:
-    return Envelope(
+def message(order_id: str, sequence: int) -> Message:
+    return Message(
         message_id=f"{order_id}:{sequence}",
         type="Step",
         source="test",
@@ -33,7 +33,7 @@ async def test_two_replicas_split_the_partitions_and_each_order_is_handled_in_or
         handled: list[tuple[str, str, int]] = []
 
         def member(name: str) -> RedisConsumer:
-            def handle(received: Envelope) -> None:
+            def handle(received: Message) -> None:
                 handled.append((name, received.order_id, received.payload["sequence"]))
 
             consumer = RedisConsumer(streams, "inventory", handle, claim_idle_ms=500)

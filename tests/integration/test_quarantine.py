@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from handlers.messages import Envelope
+from handlers.messages import Message
 from infra.bootstrap import Runtime
 from infra.read_model_rebuild import Difference, differences
 from infra.settings import Settings
@@ -258,9 +258,9 @@ async def test_a_forged_order_with_another_amount_is_declined_not_charged(broker
         assert (await get(http, "/customers/customer-001"))["creditAvailable"] == 100_000
 
 
-def forged(kind: str, order_id: str, target: str | None = None, **payload: Any) -> Envelope:
+def forged(kind: str, order_id: str, target: str | None = None, **payload: Any) -> Message:
     event = {} if target else {"saga_mode": "choreography"}  # a command names no mode; an event does
-    return Envelope(
+    return Message(
         message_id=f"forged:{order_id}",
         type=kind,
         source="orders",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from domain.commands import CreateOrder
-from handlers.messages import Envelope
+from handlers.messages import Message
 from handlers.routing import NOTIFIER, ROUTES, SERVICE_GROUPS, handler_for
 from handlers.services import Services
 from infra.bootstrap import build_services
@@ -40,7 +40,7 @@ def readers_of(source: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Delivery:
     group: str
-    message: Envelope
+    message: Message
 
     @property
     def kind(self) -> tuple[str, str]:
@@ -62,7 +62,7 @@ class Network:
     positions: dict[str, int] = field(default_factory=dict)
     pending: list[Delivery] = field(default_factory=list)
     delivered: list[Delivery] = field(default_factory=list)
-    published: list[Envelope] = field(default_factory=list)
+    published: list[Message] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
     ignored: int = 0
 

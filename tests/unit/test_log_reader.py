@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import infra.log_consumers
-from handlers.messages import Envelope
+from handlers.messages import Record
 from infra.log_consumers import LogReader
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -24,11 +24,10 @@ class FakeLog:
         self.name = name
         self.recorder = self
         self.records = [
-            Envelope(f"{name}:{n}", "Happened", name, n, "", BASE + timedelta(seconds=s))
-            for n, s in enumerate(seconds, 1)
+            Record(name, n, "Happened", "", 0, BASE + timedelta(seconds=s)) for n, s in enumerate(seconds, 1)
         ]
 
-    def select_notifications(self, start: int, limit: int, stop: int | None) -> list[Envelope]:
+    def select_notifications(self, start: int, limit: int, stop: int | None) -> list[Record]:
         return self.records[start - 1 : min(start - 1 + limit, stop or len(self.records))]
 
     def max_notification_id(self) -> int:
@@ -43,10 +42,10 @@ class MemoryPositions:
         return dict(self.reached)
 
 
-def read_everything(logs: list[FakeLog], batch_size: int) -> list[Envelope]:
+def read_everything(logs: list[FakeLog], batch_size: int) -> list[Record]:
     positions = MemoryPositions()
     reader = LogReader("consumer", logs, positions, batch_size)  # type: ignore[arg-type]
-    delivered: list[Envelope] = []
+    delivered: list[Record] = []
     for _ in range(sum(len(log.records) for log in logs) + 1):
         records, reached = reader.read()
         if not records:
@@ -57,7 +56,7 @@ def read_everything(logs: list[FakeLog], batch_size: int) -> list[Envelope]:
 
 
 @pytest.fixture(autouse=True)
-def records_are_already_envelopes(monkeypatch: pytest.MonkeyPatch) -> None:
+def notifications_are_already_records(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(infra.log_consumers, "to_record", lambda source, record: record)
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.commands import CreateOrder
-from handlers.messages import Envelope
+from handlers.messages import Message, Record
 from handlers.routing import ORCHESTRATOR, handler_for
 from handlers.services import Services
 from infra.bootstrap import build_services
@@ -43,15 +43,15 @@ def services() -> Iterator[Services]:
         app.close()
 
 
-def _log(services: Services, name: str) -> list[Envelope]:
+def _log(services: Services, name: str) -> list[Record]:
     return list(read_log(services.by_name()[name]))
 
 
-def _last_command(services: Services) -> Envelope:
+def _last_command(services: Services) -> Message:
     return to_message([r for r in _log(services, "orchestrator") if r.type == "CommandDispatched"][-1])
 
 
-def _up_to(services: Services, command_type: str) -> Envelope:
+def _up_to(services: Services, command_type: str) -> Message:
     """Runs the saga, each reply delivered, until it sends ``command_type``; returns that command."""
     while (command := _last_command(services)).type != command_type:
         handler_for(str(command.target), services)(command)
