@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from domain import events
 from domain.common import SagaMode
 from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FINISHING, STARTED, STUCK, OrderSaga
+from domain.saga import FORWARD as FORWARD_STEPS
 from handlers.messages import Record, iso
 from projections.projection import Change, Fold, Projection, Rows, order_of
 from projections.queries import Row
@@ -35,24 +37,26 @@ _STEP_KINDS = {**{s.name: FINISHING_STEP for s in FINISHING}, **{s.name: COMPENS
 SAGA_STUCK = "SagaStuck"
 SAGA_INTERVENED = "SagaIntervened"
 _MARKS = frozenset({SAGA_STUCK, SAGA_INTERVENED})
-_FAILURES = frozenset({"StockUnavailable", "PaymentFailed", "ShippingFailed", "OrderCancelled"})
-_STOCK_SETTLED = frozenset({"StockReleased", "ReservationVoided", "StockUnavailable"})
-_PAYMENT_SETTLED = frozenset({"PaymentRefunded", "PaymentVoided", "PaymentFailed"})
+# A choreography's status is read from the same facts the orchestration saga's steps wait for.
+_COMPENSATED_BY = {step.name: step.done_by for step in COMPENSATIONS}
+_FAILURES = frozenset().union(*(step.failed_by for step in FORWARD_STEPS)) | {events.ORDER_CANCELLED}
+_STOCK_SETTLED = _COMPENSATED_BY["release_stock"]
+_PAYMENT_SETTLED = _COMPENSATED_BY["refund_payment"]
 CHOREOGRAPHY_EVENTS = (
     _FAILURES
     | _STOCK_SETTLED
     | _PAYMENT_SETTLED
     | frozenset(
         {
-            "OrderCreated",
-            "OrderCompleted",
-            "StockReserved",
-            "StockSold",
-            "PaymentCompleted",
+            events.ORDER_CREATED,
+            events.ORDER_COMPLETED,
+            events.STOCK_RESERVED,
+            events.STOCK_SOLD,
+            events.PAYMENT_COMPLETED,
             "ShipmentPrerequisiteMet",
-            "ShippingArranged",
-            "ShipmentAborted",
-            "ShipmentCancelled",
+            events.SHIPPING_ARRANGED,
+            events.SHIPMENT_ABORTED,
+            events.SHIPMENT_CANCELLED,
         }
     )
 )
@@ -176,7 +180,7 @@ def choreography_event(saga: dict[str, Any] | None, record: Record) -> dict[str,
     if record.saga_mode != SagaMode.CHOREOGRAPHY.value:
         return saga
     saga = saga or _new(record, SagaMode.CHOREOGRAPHY.value, {})
-    if record.type == "OrderCreated":
+    if record.type == events.ORDER_CREATED:
         saga["payload"] = {k: v for k, v in record.payload.items() if k != "saga_mode"}
     step = {"service": record.source, "event": record.type, "at": iso(record.occurred_at)}
     if record.payload.get("reason") and record.type in _FAILURES:
@@ -218,9 +222,9 @@ def _choreography_derived(steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _choreography_status(facts: set[str]) -> str:
-    if "OrderCompleted" in facts and "StockSold" in facts:
+    if events.ORDER_COMPLETED in facts and events.STOCK_SOLD in facts:
         return COMPLETED
-    if "OrderCancelled" in facts and facts & _STOCK_SETTLED and facts & _PAYMENT_SETTLED:
+    if events.ORDER_CANCELLED in facts and facts & _STOCK_SETTLED and facts & _PAYMENT_SETTLED:
         return FAILED
     return COMPENSATING if facts & _FAILURES else STARTED
 
