@@ -1,4 +1,5 @@
-"""What the tests share: waiting on conditions with a deadline, and the API's credentials."""
+"""What the tests share: waiting on conditions with a deadline, the API's credentials, and what an answer or the
+event stores must show."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import asyncio
 import base64
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import httpx
+from fastapi import FastAPI
 
 T = TypeVar("T")
 ADMIN_TOKEN = "test-admin-token"
@@ -33,3 +37,36 @@ async def eventually(check: Callable[[], Awaitable[T] | T], timeout: float = 15.
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last answer: {result!r}")
         await asyncio.sleep(interval)
+
+
+def assert_json_error(response: httpx.Response, *expected: int) -> Any:
+    """The answer is one of the ``expected`` statuses, with a JSON body whose ``detail`` says what is wrong."""
+    assert response.status_code in expected, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert isinstance(body, dict)
+    assert "detail" in body
+    assert body["detail"], "the error must say what is wrong"
+    assert "Traceback" not in response.text
+    return body["detail"]
+
+
+async def event_positions(app: FastAPI, *names: str) -> dict[str, int]:
+    """The last notification id of each service's event store (all by default): a recorded event moves one."""
+    services = app.state.runtime.services.by_name()
+
+    def read() -> dict[str, int]:
+        return {
+            name: service.recorder.max_notification_id() or 0
+            for name, service in services.items()
+            if not names or name in names
+        }
+
+    return await asyncio.to_thread(read)
+
+
+def assert_refused(response: httpx.Response) -> None:
+    """401 with a detail, and a challenge that names HTTP Basic."""
+    assert response.status_code == 401, (response.status_code, response.text)
+    assert response.json()["detail"]
+    assert "Basic" in response.headers["www-authenticate"]
