@@ -10,7 +10,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
+from eventsourcing.persistence import DatetimeAsISO
 from fastapi import FastAPI
+from freezegun.api import FakeDatetime
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from infra.bootstrap import Services
+from infra.settings import Settings
 
 T = TypeVar("T")
 ADMIN_TOKEN = "test-admin-token"
@@ -22,6 +28,19 @@ def as_customer(customer_id: str, password: str = DEMO_PASSWORD) -> dict[str, st
     """The ``Authorization`` header of a customer (HTTP Basic: username = customer id)."""
     token = base64.b64encode(f"{customer_id}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
+
+
+class _Given(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, **others: object
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def settings_of(**values: object) -> Settings:
+    """``Settings`` from ``values`` and the defaults alone: no ``CLOUDMART_*`` variable of the machine gets in."""
+    return _Given(**values)  # type: ignore[arg-type]
 
 
 async def eventually(check: Callable[[], Awaitable[T] | T], timeout: float = 15.0, interval: float = 0.02) -> T:
@@ -70,3 +89,13 @@ def assert_refused(response: httpx.Response) -> None:
     assert response.status_code == 401, (response.status_code, response.text)
     assert response.json()["detail"]
     assert "Basic" in response.headers["www-authenticate"]
+
+
+class _FrozenDatetimeAsISO(DatetimeAsISO):
+    type = FakeDatetime
+
+
+def stores_frozen_datetimes(services: Services) -> None:
+    """Teaches the event stores to store the datetimes freezegun makes while it stops time."""
+    for service in services.by_name().values():
+        service.mapper.transcoder.register(_FrozenDatetimeAsISO())

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from infra.bootstrap import Runtime, bootstrap
 from infra.settings import Settings
-from tests.support import ADMIN_TOKEN, event_positions
+from tests.support import ADMIN_TOKEN, event_positions, settings_of
 from tests.unit.api.checks import SEED_STOCK, admin_client, stranger
 
 NO_WORKERS: frozenset[str] = frozenset()
@@ -32,7 +32,7 @@ def api_only(settings: Settings) -> Runtime:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
     database = tmp_path_factory.mktemp("api") / "cloudmart.db"
-    application = create_app(Settings(database_url=f"sqlite:///{database}", admin_token=ADMIN_TOKEN), api_only)
+    application = create_app(settings_of(database_url=f"sqlite:///{database}", admin_token=ADMIN_TOKEN), api_only)
     async with application.router.lifespan_context(application):
         runtime: Runtime = application.state.runtime
         assert runtime.workers == [], "the edge is tested without workers"
