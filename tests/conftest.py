@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,6 +26,25 @@ TIMINGS = {
     "delivery_backoff_seconds": 0.01,
     "delivery_max_backoff_seconds": 0.05,
 }
+
+
+WORKERS = 4  # most of a test's time is spent waiting on servers, processes and deadlines, not on a core
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Runs the tests on ``WORKERS`` processes (pytest-xdist) unless told otherwise: ``-n N`` chooses how many,
+    ``-n 0`` or ``-p no:xdist`` runs them in this one, as does ``--pdb``. Every test borrows its own database,
+    Redis keys and RabbitMQ names (``tests/infrastructure.py``), so they may run side by side."""
+    # an xdist worker runs this hook too: without this test, every worker would start WORKERS more of its own
+    if hasattr(config, "workerinput") or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    if not config.pluginmanager.has_plugin("xdist") or config.getoption("usepdb", False):
+        return
+    if config.option.numprocesses is None:
+        config.option.numprocesses = WORKERS
+        if config.option.dist == "no":
+            config.option.dist = "loadgroup"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,4 +1,5 @@
-"""What the tests share: waiting on conditions with a deadline, and the API's credentials."""
+"""What the tests share: waiting on conditions with a deadline, the API's credentials, and what an answer or the
+event stores must show."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ import asyncio
 import base64
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import httpx
+from eventsourcing.persistence import DatetimeAsISO
+from fastapi import FastAPI
+from freezegun.api import FakeDatetime
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from infra.bootstrap import Services
+from infra.settings import Settings
 
 T = TypeVar("T")
 ADMIN_TOKEN = "test-admin-token"
@@ -18,6 +28,19 @@ def as_customer(customer_id: str, password: str = DEMO_PASSWORD) -> dict[str, st
     """The ``Authorization`` header of a customer (HTTP Basic: username = customer id)."""
     token = base64.b64encode(f"{customer_id}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
+
+
+class _Given(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, **others: object
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def settings_of(**values: object) -> Settings:
+    """``Settings`` from ``values`` and the defaults alone: no ``CLOUDMART_*`` variable of the machine gets in."""
+    return _Given(**values)  # type: ignore[arg-type]
 
 
 async def eventually(check: Callable[[], Awaitable[T] | T], timeout: float = 15.0, interval: float = 0.02) -> T:
@@ -33,3 +56,46 @@ async def eventually(check: Callable[[], Awaitable[T] | T], timeout: float = 15.
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last answer: {result!r}")
         await asyncio.sleep(interval)
+
+
+def assert_json_error(response: httpx.Response, *expected: int) -> Any:
+    """The answer is one of the ``expected`` statuses, with a JSON body whose ``detail`` says what is wrong."""
+    assert response.status_code in expected, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert isinstance(body, dict)
+    assert "detail" in body
+    assert body["detail"], "the error must say what is wrong"
+    assert "Traceback" not in response.text
+    return body["detail"]
+
+
+async def event_positions(app: FastAPI, *names: str) -> dict[str, int]:
+    """The last notification id of each service's event store (all by default): a recorded event moves one."""
+    services = app.state.runtime.services.by_name()
+
+    def read() -> dict[str, int]:
+        return {
+            name: service.recorder.max_notification_id() or 0
+            for name, service in services.items()
+            if not names or name in names
+        }
+
+    return await asyncio.to_thread(read)
+
+
+def assert_refused(response: httpx.Response) -> None:
+    """401 with a detail, and a challenge that names HTTP Basic."""
+    assert response.status_code == 401, (response.status_code, response.text)
+    assert response.json()["detail"]
+    assert "Basic" in response.headers["www-authenticate"]
+
+
+class _FrozenDatetimeAsISO(DatetimeAsISO):
+    type = FakeDatetime
+
+
+def stores_frozen_datetimes(services: Services) -> None:
+    """Teaches the event stores to store the datetimes freezegun makes while it stops time."""
+    for service in services.by_name().values():
+        service.mapper.transcoder.register(_FrozenDatetimeAsISO())

@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from eventsourcing.persistence import DatetimeAsISO
 from freezegun import freeze_time
-from freezegun.api import FakeDatetime, FrozenDateTimeFactory
+from freezegun.api import FrozenDateTimeFactory
 
 from infra.bootstrap import Runtime
-from tests.support import ADMIN, eventually
+from tests.support import ADMIN, eventually, stores_frozen_datetimes
 
 PRICES = {"book-123": 3500, "book-456": 8000, "book-789": 2800}
 FINAL_SAGA_STATES = {"COMPLETED", "FAILED"}
@@ -63,15 +62,10 @@ def compensations(saga: dict[str, Any]) -> list[str]:
     return [step["step"] for step in saga["steps"] if step.get("kind") == "compensation"]
 
 
-class FrozenDatetimeAsISO(DatetimeAsISO):
-    type = FakeDatetime
-
-
 @contextmanager
 def frozen_clock(runtime: Runtime) -> Iterator[FrozenDateTimeFactory]:
     """Stops time for the whole process; the event stores learn to store the frozen datetimes."""
-    for service in runtime.services.by_name().values():
-        service.mapper.transcoder.register(FrozenDatetimeAsISO())
+    stores_frozen_datetimes(runtime.services)
     with freeze_time(datetime.now(UTC), real_asyncio=True) as frozen:
         yield frozen
 
