@@ -12,7 +12,8 @@ from freezegun.api import FrozenDateTimeFactory
 
 from domain.commands import CreateOrder
 from domain.saga import COMPENSATION_STARTED, FAILED, MAX_ATTEMPTS, STOCK_RESERVED, OrderSaga
-from infra.bootstrap import Services, open_services
+from handlers.services import Services
+from infra.maintenance import open_services
 from tests.support import settings_of, stores_frozen_datetimes
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

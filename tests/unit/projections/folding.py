@@ -12,7 +12,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, DomainEvent
 
-from handlers.messages import Envelope  # the one internal type these tests need: what the projector reads
+from handlers.messages import Record  # the one internal type these tests need: what the projector reads
 from projections.projection import Projection
 from tests.unit.recorded import METADATA
 
@@ -29,22 +29,21 @@ def record(
     source: str = "orders",
     at: datetime = AT,
     aggregate_id: str = "aggregate-1",
-) -> Envelope:
+) -> Record:
     """A record of ``event_type`` as ``source`` logged it ``at``."""
     position = next(_positions)
-    return Envelope(
-        message_id=f"{source}:{position}",
-        type=event_type,
+    return Record(
         source=source,
         position=position,
-        correlation_id=str(payload.get("order_id", "")),
+        type=event_type,
+        aggregate_id=aggregate_id,
+        version=0,
         occurred_at=at,
         payload=payload,
-        aggregate_id=aggregate_id,
     )
 
 
-def records_of(source: str, *aggregates: Aggregate, at: datetime = AT, step: timedelta = timedelta()) -> list[Envelope]:
+def records_of(source: str, *aggregates: Aggregate, at: datetime = AT, step: timedelta = timedelta()) -> list[Record]:
     """The events ``aggregates`` recorded since they were given (taking them), as ``source``'s log has them, each
     ``step`` after the one before."""
     events: list[DomainEvent] = [event for aggregate in aggregates for event in aggregate.collect_events()]  # type: ignore[misc]
@@ -60,7 +59,7 @@ def records_of(source: str, *aggregates: Aggregate, at: datetime = AT, step: tim
     ]
 
 
-def folded(projection: Projection, records: list[Envelope], tables: Tables | None = None) -> Tables:
+def folded(projection: Projection, records: list[Record], tables: Tables | None = None) -> Tables:
     """The rows of ``projection``'s tables after ``records``, in order (from a copy of ``tables``, or none), by
     table and key: each fold is given a row of its own, as when it is read from the database."""
     rows: Tables = defaultdict(dict, copy.deepcopy(tables or {}))

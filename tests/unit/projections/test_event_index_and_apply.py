@@ -17,7 +17,7 @@ from domain.saga import OrderSaga, Timing
 from projections import events, inventory, orders, sagas
 from projections.projection import Projection
 from projections.tables import event_log, metadata
-from tests.unit.projections.folding import AT, AT_ISO, folded, record, records_of
+from tests.unit.projections.folding import AT, folded, record, records_of
 
 ORDER = CreateOrder("order-1", "customer-001", "book-123", 2, 3500, 7000, "credit_card", "Tokyo")
 TIMING = Timing(step_timeout=timedelta(seconds=5), retry_backoff=timedelta(seconds=1))
@@ -55,7 +55,7 @@ def test_the_event_index_keeps_every_event_with_its_place_and_a_json_ready_paylo
             "order_id": "order-1",
             "message_id": logged[0].message_id,
             "payload": {"order_id": "order-1", "deadline": "2026-01-05T09:00:05.000000Z"},
-            "timestamp": AT_ISO,
+            "timestamp": AT,
         },
         {
             "service": "inventory",
@@ -66,7 +66,7 @@ def test_the_event_index_keeps_every_event_with_its_place_and_a_json_ready_paylo
             "order_id": None,
             "message_id": logged[1].message_id,
             "payload": {"book_id": "book-123", "stock": 5},
-            "timestamp": AT_ISO,
+            "timestamp": AT,
         },
     ]
 

@@ -15,12 +15,11 @@ from domain.payments import Account, Payment
 from domain.saga import OrderSaga
 from domain.shipping import Shipment
 from projections import customers, inventory, orders, payments, shipments
-from tests.unit.projections.folding import AT, AT_ISO, folded, record, records_of
+from tests.unit.projections.folding import AT, folded, record, records_of
 from tests.unit.recorded import given
 
 ORDER = CreateOrder("order-1", "customer-001", "book-123", 2, 3500, 7000, "credit_card", "Tokyo")
 LATER = AT + timedelta(minutes=1)
-LATER_ISO = "2026-01-05T09:01:00.000000Z"
 PLACED_ROW = {
     "id": "order-1",
     "customer_id": "customer-001",
@@ -31,8 +30,8 @@ PLACED_ROW = {
     "payment_method": "credit_card",
     "shipping_address": "Tokyo",
     "status": "PENDING",
-    "created_at": AT_ISO,
-    "updated_at": AT_ISO,
+    "created_at": AT,
+    "updated_at": AT,
 }
 
 
@@ -66,7 +65,7 @@ def test_an_order_placed_by_both_services_keeps_the_earlier_placing_whichever_is
     one_way = folded(orders.projection, saga_started + order_created)
     other_way = folded(orders.projection, order_created + saga_started)
 
-    assert one_way["orders"]["order-1"]["created_at"] == other_way["orders"]["order-1"]["created_at"] == AT_ISO
+    assert one_way["orders"]["order-1"]["created_at"] == other_way["orders"]["order-1"]["created_at"] == AT
     assert one_way["orders"]["order-1"]["saga_mode"] == other_way["orders"]["order-1"]["saga_mode"] == "orchestration"
 
 
@@ -81,8 +80,8 @@ def test_a_completed_order_shows_its_tracking_number_and_when_it_ended() -> None
     assert (row["status"], row["tracking_number"], row["created_at"], row["updated_at"]) == (
         "COMPLETED",
         "TRK-1",
-        AT_ISO,
-        LATER_ISO,
+        AT,
+        LATER,
     )
 
 
@@ -93,7 +92,7 @@ def test_a_cancelled_order_shows_why() -> None:
 
     row = folded(orders.projection, placed + records_of("orders", order, at=LATER))["orders"]["order-1"]
 
-    assert (row["status"], row["cancel_reason"], row["updated_at"]) == ("CANCELLED", "payment failed", LATER_ISO)
+    assert (row["status"], row["cancel_reason"], row["updated_at"]) == ("CANCELLED", "payment failed", LATER)
 
 
 def test_the_orders_read_model_ignores_the_other_services_events() -> None:
@@ -227,7 +226,7 @@ def test_a_customer_told_of_an_order_has_one_notification_per_order() -> None:
             "customer_id": "customer-001",
             "outcome": "CANCELLED",
             "reason": "out of stock",
-            "at": AT_ISO,
+            "at": AT,
         }
     }
 
@@ -250,7 +249,7 @@ def test_a_completed_payment_shows_its_amount_method_and_transaction() -> None:
         "status": "COMPLETED",
         "transaction_id": "TX-1",
         "reason": None,
-        "updated_at": AT_ISO,
+        "updated_at": AT,
     }
 
 
@@ -267,7 +266,7 @@ def test_a_refunded_payment_keeps_its_amount_and_shows_the_refund_and_why() -> N
         "RF-1",
         "shipping failed",
         7000,
-        LATER_ISO,
+        LATER,
     )
 
 
@@ -312,7 +311,7 @@ def test_a_shipment_waits_for_its_prerequisites_then_shows_its_carrier_and_track
         "shipping_address": "Tokyo",
         "carrier": "Yamato",
         "tracking_number": "TRK-1",
-        "updated_at": LATER_ISO,
+        "updated_at": LATER,
     }
 
 
