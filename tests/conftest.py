@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,31 +27,17 @@ TIMINGS = {
 }
 
 
-WORKERS = 4  # most of a test's time is spent waiting on servers, processes and deadlines, not on a core
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    """Runs the tests on ``WORKERS`` processes (pytest-xdist) unless told otherwise: ``-n N`` chooses how many,
-    ``-n 0`` or ``-p no:xdist`` runs them in this one, as does ``--pdb``. Every test borrows its own database,
-    Redis keys and RabbitMQ names (``tests/infrastructure.py``), so they may run side by side."""
-    # an xdist worker runs this hook too: without this test, every worker would start WORKERS more of its own
-    if hasattr(config, "workerinput") or os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    if not config.pluginmanager.has_plugin("xdist") or config.getoption("usepdb", False):
-        return
-    if config.option.numprocesses is None:
-        config.option.numprocesses = WORKERS
-        if config.option.dist == "no":
-            config.option.dist = "loadgroup"
-
-
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks every test with its layer of the pyramid, named by its directory: ``pytest -m unit``."""
+    """Marks every test with its layer of the pyramid, named by its directory: ``pytest -m unit``. In a parallel
+    run (``-n 2 --dist loadgroup``) the e2e tests, which start a topology of processes each, go to one worker,
+    one after the other."""
     for item in items:
         layer = item.path.relative_to(TESTS).parts[0]
         if layer in PYRAMID:
             item.add_marker(layer)
+        if layer == "e2e":
+            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 @pytest.fixture(params=["embedded", "postgres+redis+rabbitmq"])
