@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from freezegun.api import FakeDatetime
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from infra.bootstrap import Services
+from handlers.services import Services
 from infra.settings import Settings
 
 T = TypeVar("T")

@@ -16,7 +16,8 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from api.app import create_app
-from infra.bootstrap import Runtime, bootstrap
+from infra.bootstrap import bootstrap
+from infra.runtime import Runtime
 from infra.settings import Settings
 from tests.support import ADMIN_TOKEN, event_positions, settings_of
 from tests.unit.api.checks import SEED_STOCK, admin_client, stranger
