@@ -65,7 +65,10 @@ async def no_order_both_completed_and_cancelled(http: httpx.AsyncClient, order_i
         whole = f"{order_id}: {' '.join(trail)}"  # a string, so that pytest shows the whole trail
         assert not {"OrderCompleted", "OrderCancelled"} <= set(trail), whole
         assert trail.count("OrderCreated") == 1, whole
-        assert trail.count("ShippingArranged") == ("OrderCompleted" in trail), whole
+        # A shipment arranged after its step had timed out three times is in doubt: the saga compensates
+        # it with the rest, so a cancelled order may hold one, but never one that was not cancelled.
+        live_shipments = trail.count("ShippingArranged") - trail.count("ShipmentCancelled")
+        assert live_shipments == ("OrderCompleted" in trail), whole
 
 
 async def test_sigkill_of_every_role_during_a_mixed_load_loses_nothing_and_keeps_every_invariant(
