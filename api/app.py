@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
 def open_credentials(runtime: Runtime) -> CredentialStore:
     """The customers' password store, with the seed customers' demo password where they have none yet."""
     store = CredentialStore(runtime.engine)
-    with one_at_a_time(runtime.engine) if runtime.settings.is_postgres else nullcontext():
+    with one_at_a_time(runtime.settings):
         store.create_table()
         if runtime.settings.seed_data:
             seed_credentials(store)

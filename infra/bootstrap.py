@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
@@ -26,7 +25,7 @@ from handlers.services.payments import PaymentsService
 from handlers.services.shipping import ShippingService
 from infra.brokers import Brokers
 from infra.dead_letters import DeadLetters
-from infra.event_stores import service_env
+from infra.event_stores import service_env, share_one_pool
 from infra.fakes import LoggingNotifier, MockCarrier, MockPaymentGateway
 from infra.faults import DatabaseFaults
 from infra.idempotency import DatabaseIdempotencyKeys, InMemoryIdempotencyKeys, create_idempotency_table
@@ -40,14 +39,14 @@ from infra.runtime import Runtime
 from infra.seed import seed
 from infra.settings import DEV_ADMIN_TOKEN, Settings
 from infra.supervision import through_outages
-from infra.topology import ROLES, Wiring, loops, stores_kept
+from infra.topology import ROLES, Wiring, loops
 from projections.catalog import PROJECTIONS
 
 log = logging.getLogger(__name__)
 SERVICE_NAMES = tuple(
     service.name for service in (OrdersService, InventoryService, PaymentsService, ShippingService, OrchestratorService)
 )
-__all__ = ["ROLES", "SERVICE_NAMES", "Runtime", "bootstrap", "build_services", "stores_kept"]
+__all__ = ["ROLES", "SERVICE_NAMES", "Runtime", "bootstrap", "build_services"]
 
 
 def utc_now() -> datetime:
@@ -69,7 +68,7 @@ def build_services(
     )
     retry = RetryPolicy(settings.retry_attempts, settings.retry_backoff_seconds)
     inventory = InventoryService(faults, retry, env=service_env(settings, "inventory"))
-    return Services(
+    services = Services(
         orders=OrdersService(notifier or LoggingNotifier(), env=service_env(settings, "orders")),
         inventory=inventory,
         payments=PaymentsService(
@@ -79,6 +78,8 @@ def build_services(
         orchestrator=OrchestratorService(clock, timing, env=service_env(settings, "orchestrator")),
         idempotency_keys=idempotency_keys or InMemoryIdempotencyKeys(),
     )
+    share_one_pool(services.by_name().values())
+    return services
 
 
 def bootstrap(
@@ -94,7 +95,7 @@ def bootstrap(
         log.warning("CLOUDMART_ADMIN_TOKEN is not set: admin routes accept the development token %r", DEV_ADMIN_TOKEN)
     engine = create_read_engine(settings)
     faults = DatabaseFaults(engine)
-    with one_at_a_time(engine) if settings.is_postgres else nullcontext():
+    with one_at_a_time(settings):
         create_tables(settings, engine)
         faults.create_table()
         services = build_services(settings, faults, clock, idempotency_keys=DatabaseIdempotencyKeys(engine))
@@ -116,8 +117,6 @@ def bootstrap(
     kept = [placed.loop for placed in loops(wiring) if placed.role in roles - stopped]
     if kept and settings.is_postgres:
         kept.append(LogNotifications(settings.database_url, SERVICE_NAMES, doorbell))
-    if brokers.redis and brokers.rabbitmq:  # otherwise the consumers read the other services' logs
-        _close_unused_stores(services, roles)
     return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers, quarantine, halted)
 
 
@@ -127,12 +126,3 @@ def create_tables(settings: Settings, engine: Engine) -> None:
     DeadLetters(engine).create_table()
     if settings.is_postgres:
         create_schemas(engine, SERVICE_NAMES)
-
-
-def _close_unused_stores(services: Services, roles: frozenset[str]) -> None:
-    """A process that runs only some services' loops lets go of the other event stores' connections,
-    so that a deployment of many processes stays within PostgreSQL's connection limit."""
-    apps = services.by_name()
-    if roles and roles <= apps.keys():
-        for name in apps.keys() - stores_kept(roles):
-            apps[name].close()

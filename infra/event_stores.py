@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.postgres import PostgresDatastore
 from sqlalchemy.engine import make_url
 
 from infra.settings import IN_MEMORY as IN_MEMORY  # where it has always been imported from
@@ -48,7 +53,23 @@ def _postgres_env(settings: Settings, service: str) -> dict[str, str]:
         "POSTGRES_USER": url.username or "postgres",
         "POSTGRES_PASSWORD": url.password or "",
         "POSTGRES_SCHEMA": service,
-        "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(settings.postgres_max_overflow),
+        # Lazy (none kept open but those in use) and at most the budget: ``share_one_pool`` then gives the
+        # first store's pool to all five.
+        "POSTGRES_POOL_SIZE": "0",
+        "POSTGRES_MAX_OVERFLOW": str(settings.connection_budget.event_stores),
         "POSTGRES_CONNECT_TIMEOUT": str(settings.postgres_connect_timeout_seconds),
     }
+
+
+def share_one_pool(apps: Iterable[Application[Any]]) -> None:
+    """Lets the services' PostgreSQL event stores take turns on the first one's pool, so that a process
+    opens at most its budget's ``event_stores`` connections, not that many per service. The other pools
+    are closed (each held only the connection that created its table)."""
+    datastores = [datastore for app in apps if isinstance(datastore := _datastore_of(app), PostgresDatastore)]
+    for datastore in datastores[1:]:
+        datastore.pool.close()
+        datastore.pool = datastores[0].pool
+
+
+def _datastore_of(app: Application[Any]) -> object:
+    return getattr(app.factory, "datastore", None)

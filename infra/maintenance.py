@@ -4,7 +4,7 @@ invariants, rebuild read models, open the services to read them."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 from handlers.services import Services
 from infra.bootstrap import SERVICE_NAMES, build_services, create_tables
@@ -19,7 +19,7 @@ from infra.settings import Settings
 def upgrade_database(settings: Settings) -> list[str]:
     """Creates whatever is missing (schemas, event tables, read-model tables); safe to run at every start."""
     engine = create_read_engine(settings)
-    with one_at_a_time(engine) if settings.is_postgres else nullcontext():
+    with one_at_a_time(settings):
         create_tables(settings, engine)
         with open_services(settings):
             pass  # opening the services creates their event tables

@@ -14,11 +14,14 @@ import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg import Cursor
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from infra.loops import Doorbell
+from infra.settings import Settings
 from infra.supervision import Health
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,25 @@ class EventsTableRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, events_table_name: str = EVENTS_TABLE) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
         self.channel_name = channel_of(datastore.schema)  # the library's would be "events" for every service
+        self.insert_events_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) RETURNING notification_id"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(self.events_table_name))
+
+    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any) -> None:
+        """The library's lock, notify and insert, with the events sent as four arrays rather than as one array
+        of the schema's composite type: psycopg maps a composite to one Python class by name, the same class
+        for every schema's ``stored_event_uuid``, so on a connection the five stores share (``share_one_pool``)
+        the composite of one schema would be sent as another's."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        columns = [
+            [event.originator_id for event in stored_events],
+            [event.originator_version for event in stored_events],
+            [event.topic for event in stored_events],
+            [event.state for event in stored_events],
+        ]
+        curs.execute(self.insert_events_statement, columns)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -70,7 +92,7 @@ class LogNotifications:
     name = "log-notifications"
 
     def __init__(self, database_url: str, services: Sequence[str], doorbell: Doorbell) -> None:
-        self.conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.conninfo = conninfo(database_url)
         self.services = {channel_of(service): service for service in services}
         self.doorbell = doorbell
         self.health = Health(self.name)
@@ -115,13 +137,19 @@ STARTUP_LOCK = 7_242_001
 
 
 @contextmanager
-def one_at_a_time(engine: Engine) -> Iterator[None]:
-    """Serialises start-up across processes: concurrent CREATEs of the same objects collide in PostgreSQL."""
-    with engine.connect() as connection:
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
-        connection.commit()
-        try:
-            yield
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
-            connection.commit()
+def one_at_a_time(settings: Settings) -> Iterator[None]:
+    """Serialises start-up across processes on PostgreSQL: concurrent CREATEs of the same objects collide.
+    The lock is held on a connection of its own, outside the pools, so that the work it guards may take any
+    pooled connection (with the smallest budget, the read models have one); the lock goes with it."""
+    if not settings.is_postgres:
+        yield
+        return
+    timeout = settings.postgres_connect_timeout_seconds
+    with psycopg.connect(conninfo(settings.database_url), autocommit=True, connect_timeout=timeout) as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK,))
+        yield
+
+
+def conninfo(database_url: str) -> str:
+    """What psycopg connects with, from the SQLAlchemy-style URL of the settings."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -49,7 +49,7 @@ def create_read_engine(settings: Settings) -> Engine:
     else:
         url = make_url(settings.database_url).set(drivername="postgresql+psycopg")
         engine = create_engine(
-            url, pool_size=settings.read_pool_size, max_overflow=settings.read_max_overflow, pool_pre_ping=True
+            url, pool_size=settings.connection_budget.read_models, max_overflow=0, pool_pre_ping=True
         )
     return engine
 

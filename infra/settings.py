@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,25 @@ class UnsafeAdminTokenError(RuntimeError):
     """The admin token is public knowledge and the deployment is not a local sandbox."""
 
 
+@dataclass(frozen=True)
+class ConnectionBudget:
+    """How one process's PostgreSQL connections are shared out: one for the listener that hears every
+    save, the rest split between the pool the five event stores share and the read models' pool."""
+
+    event_stores: int
+    read_models: int
+    listener: int = 1
+
+    @classmethod
+    def of(cls, connections: int) -> ConnectionBudget:
+        event_stores = max(1, (connections - 1) // 2)
+        return cls(event_stores=event_stores, read_models=max(1, connections - 1 - event_stores))
+
+    @property
+    def total(self) -> int:
+        return self.event_stores + self.read_models + self.listener
+
+
 class Settings(BaseSettings):
     """Everything configurable, from ``CLOUDMART_*`` environment variables."""
 
@@ -39,16 +59,17 @@ class Settings(BaseSettings):
     namespace: str = Field(
         default="cloudmart", pattern=r"^[a-z][a-z0-9_-]{0,40}$", description="prefix of Redis keys and RabbitMQ names"
     )
-    postgres_pool_size: int = Field(default=2, ge=0, description="per service event store, per process (0: lazy)")
-    postgres_max_overflow: int = Field(default=8, ge=0)
+    postgres_connections: int = Field(
+        default=10,
+        ge=3,
+        le=1000,
+        description="the most connections one process opens to PostgreSQL: its event stores' pool, its read"
+        " models' pool and the listener for saves (docs/configuration.md#connections)",
+    )
     postgres_connect_timeout_seconds: int = Field(
         default=2,
         ge=1,
         description="how long an event-store call waits for a connection; eventsourcing tries 10 times, then 503",
-    )
-    read_pool_size: int = Field(default=10, ge=1, description="read-model connections kept per process")
-    read_max_overflow: int = Field(
-        default=10, ge=0, description="extra read-model connections under load (each closed after its use)"
     )
     aggregate_cache_size: int = Field(default=1000, ge=0, description="aggregates kept in memory per service")
     partitions: int = Field(
@@ -104,6 +125,10 @@ class Settings(BaseSettings):
         return url and _checked(
             url, RABBITMQ_SCHEMES, "amqp://user:password@host:5672/vhost or amqps://…", needs_host=True
         )
+
+    @property
+    def connection_budget(self) -> ConnectionBudget:
+        return ConnectionBudget.of(self.postgres_connections)
 
     @property
     def is_postgres(self) -> bool:

@@ -77,12 +77,6 @@ def delivery_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def stores_kept(roles: frozenset[str]) -> frozenset[str]:
-    """The event stores a worker of ``roles`` keeps open: its own, and for payments the catalogue's, whose
-    prices a charge's amount is checked against."""
-    return roles | ({"inventory"} if "payments" in roles else set())
-
-
 def _log_consumers(wiring: Wiring) -> list[Placed]:
     """The notifier always reads the orders log; the groups read the logs for what no broker carries."""
     apps = wiring.services.by_name()

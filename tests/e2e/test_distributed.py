@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from sqlalchemy.engine import make_url
 
 from tests.infrastructure import borrowed_infrastructure
 from tests.integration.scenario import PRICES
@@ -28,6 +30,8 @@ INITIAL_STOCK = {"book-123": 5, "book-456": 0, "book-789": 10}
 INITIAL_CREDIT = {"customer-001": 100_000, "customer-002": 100_000, "customer-003": 1_000}
 ROOT = Path(__file__).resolve().parents[2]
 MEMORY_LIMIT_KB = 512 * 1024
+CONNECTIONS_PER_PROCESS = 3  # CLOUDMART_POSTGRES_CONNECTIONS: the least a process can make do with
+CONNECTION_LIMIT = 50  # two replicas of every worker and an API: well within a default PostgreSQL's 100
 CALLER = ADMIN
 """Who the tests' HTTP client is: the admin (the token the test gives CLOUDMART_ADMIN_TOKEN)."""
 
@@ -122,10 +126,7 @@ async def distributed_system(
             "CLOUDMART_RETRY_BACKOFF_SECONDS": "0.05",
             "CLOUDMART_REDIS_CLAIM_IDLE_MS": "1000",
             # 13 processes share PostgreSQL's 100 connections: open them only when needed.
-            "CLOUDMART_POSTGRES_POOL_SIZE": "0",
-            "CLOUDMART_POSTGRES_MAX_OVERFLOW": "2",
-            "CLOUDMART_READ_POOL_SIZE": "1",
-            "CLOUDMART_READ_MAX_OVERFLOW": "2",
+            "CLOUDMART_POSTGRES_CONNECTIONS": str(CONNECTIONS_PER_PROCESS),
         }
         port = free_port()
         with processes(environment, port, tmp_path) as topology:
@@ -241,10 +242,38 @@ async def assert_conserved(http: httpx.AsyncClient, order_ids: list[str]) -> Non
         assert (shipment == "ARRANGED") == (order["status"] == "COMPLETED")
 
 
+@asynccontextmanager
+async def connections_counted(database_url: str) -> AsyncIterator[list[int]]:
+    """Counts the database's connections every 100 ms while the block runs (from another database of the
+    same server, so as not to count itself); the counts so far."""
+    url = make_url(database_url)
+    counts: list[int] = []
+    conninfo = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+
+    async def count() -> None:
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
+            while True:
+                cursor = await connection.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (url.database,)
+                )
+                counts.append(int((await cursor.fetchone() or (0,))[0]))
+                await asyncio.sleep(0.1)
+
+    counting = asyncio.create_task(count())
+    try:
+        yield counts
+    finally:
+        counting.cancel()
+        await asyncio.gather(counting, return_exceptions=True)
+
+
 async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_keep_every_invariant(
     tmp_path: Path,
 ) -> None:
-    async with distributed_system(tmp_path) as (http, topology, environment):
+    async with (
+        distributed_system(tmp_path) as (http, topology, environment),
+        connections_counted(environment["CLOUDMART_DATABASE_URL"]) as connections,
+    ):
         for service, fault, times in (("shipping", "fail", 3), ("payment", "timeout", 2), ("inventory", "fail", 1)):
             await inject_fault(http, service, fault, times)
         first = await place_orders(http, ORDERS // 2)
@@ -271,5 +300,9 @@ async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_ke
         await assert_conserved(http, order_ids)
 
     assert health.returncode == 0, health.stderr
+    processes = 1 + REPLICAS * len(ROLES) + 1  # the API, the workers, and `cloudmart check` at the end
+    print(f"PostgreSQL connections: peak {max(connections)} of {processes} processes", flush=True)
+    assert len(connections) > 100, "the connections were counted throughout the run"
+    assert max(connections) <= processes * CONNECTIONS_PER_PROCESS < CONNECTION_LIMIT
     print("resident memory (MB):", {name: round(kb / 1024) for name, kb in memory.items()})
     assert all(kb < MEMORY_LIMIT_KB for kb in memory.values()), memory

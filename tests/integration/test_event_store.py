@@ -20,7 +20,7 @@ def new_order() -> CreateOrder:
 
 async def test_a_second_creation_of_an_order_is_refused_and_the_next_save_goes_on_the_same_connection() -> None:
     async with borrowed_infrastructure() as infrastructure:
-        settings = Settings(database_url=infrastructure["database_url"], postgres_pool_size=1, postgres_max_overflow=0)
+        settings = Settings(database_url=infrastructure["database_url"], postgres_connections=3)
         engine = create_read_engine(settings)
         create_schemas(engine, ("orders",))
         engine.dispose()

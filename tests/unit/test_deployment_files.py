@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import pytest
 from sqlalchemy.pool import QueuePool
 
-from infra.bootstrap import SERVICE_NAMES, stores_kept
+from infra.bootstrap import SERVICE_NAMES
 from infra.event_stores import service_env
 from infra.read_database import create_read_engine
 from infra.settings import Settings
@@ -197,17 +197,14 @@ def settings_of(service: dict[str, Any]) -> Settings:
     return Settings(**{fields[key]: value for key, value in service["environment"].items() if key in fields})
 
 
-def connections_at_worst(settings: Settings, container: str) -> int:
-    """What one process can open: its event-store pools full (a worker keeps only its own service's, and
-    payments the catalogue's too), and its read-model pool full."""
-    stores = stores_kept(frozenset({container})) if container in SERVICE_NAMES else SERVICE_NAMES
-    event_stores = sum(
-        int(env["POSTGRES_POOL_SIZE"]) + int(env["POSTGRES_MAX_OVERFLOW"])
-        for env in (service_env(settings, name) for name in stores)
-    )
+def connections_at_worst(settings: Settings) -> int:
+    """What one process can open: the pool its five event stores share full, its read-model pool full,
+    and the listener for saves."""
+    event_stores = {int(service_env(settings, name)["POSTGRES_MAX_OVERFLOW"]) for name in SERVICE_NAMES}
+    assert len(event_stores) == 1, "the stores share one pool, of one size"
     read_models = create_read_engine(settings).pool
     assert isinstance(read_models, QueuePool), read_models
-    return event_stores + read_models.size() + read_models._max_overflow
+    return event_stores.pop() + read_models.size() + read_models._max_overflow + settings.connection_budget.listener
 
 
 @pytest.mark.parametrize("name", APPLICATION)
@@ -220,7 +217,7 @@ def test_the_worst_case_postgresql_connections_fit(services: dict[str, Any], mon
     """Every pool of every replica full at once (migrate included) still leaves room under max_connections."""
     for variable in [name for name in os.environ if name.startswith("CLOUDMART_")]:
         monkeypatch.delenv(variable)
-    per_process = {name: connections_at_worst(settings_of(services[name]), name) for name in APPLICATION}
+    per_process = {name: connections_at_worst(settings_of(services[name])) for name in APPLICATION}
     worst = sum(services[name]["deploy"]["replicas"] * per_process[name] for name in APPLICATION)
     command = " ".join(services["postgres"].get("command") or [])
     match = re.search(r"max_connections=(\d+)", command)
