@@ -27,17 +27,12 @@ TIMINGS = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks every test with its layer of the pyramid, named by its directory: ``pytest -m unit``. In a parallel
-    run (``-n 2 --dist loadgroup``) the e2e tests, which start a topology of processes each, go to one worker,
-    one after the other."""
+    """Marks every test with its layer of the pyramid, named by its directory: ``pytest -m unit``."""
     for item in items:
         layer = item.path.relative_to(TESTS).parts[0]
         if layer in PYRAMID:
             item.add_marker(layer)
-        if layer == "e2e":
-            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 @pytest.fixture(params=["embedded", "postgres+redis+rabbitmq"])

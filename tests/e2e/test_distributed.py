@@ -17,11 +17,16 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from sqlalchemy.engine import make_url
 
 from tests.infrastructure import borrowed_infrastructure
 from tests.integration.scenario import PRICES
 from tests.support import ADMIN, ADMIN_TOKEN, eventually
+
+# A topology is about fifteen processes on a machine of two cores: in a parallel run (pytest-xdist with
+# --dist loadgroup) the tests that start one run one after the other, on one worker.
+pytestmark = pytest.mark.xdist_group("topology")
 
 ROLES = ("orders", "inventory", "payments", "shipping", "orchestrator", "projector")
 REPLICAS = 2

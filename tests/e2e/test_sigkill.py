@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.test_distributed import (
     ROLES,
@@ -25,6 +26,8 @@ from tests.e2e.test_distributed import (
     ready,
 )
 from tests.support import eventually
+
+pytestmark = pytest.mark.xdist_group("topology")  # one topology at a time (tests/e2e/test_distributed.py)
 
 ROUNDS = 3
 BATCH = 30

@@ -42,7 +42,10 @@ async def test_two_replicas_split_the_partitions_and_each_order_is_handled_in_or
 
         stopping = asyncio.Event()
         with ThreadPoolExecutor(max_workers=4) as threads:
-            replicas = [asyncio.create_task(member(name).run(stopping, threads)) for name in ("replica-a", "replica-b")]
+            members = [member(name) for name in ("replica-a", "replica-b")]
+            replicas = [asyncio.create_task(consumer.run(stopping, threads)) for consumer in members]
+            # the partitions are split once both have joined; before that, the first would hold them all
+            await eventually(lambda: all(len(consumer.owned) == 2 for consumer in members), timeout=30)
             for sequence in range(MESSAGES_PER_ORDER):
                 for order in range(ORDERS):
                     await streams.publish(message(f"order-{order}", sequence))
