@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter
 from api.documentation import install_documentation
 from api.edge import LastResort, RequestGuard, SecurityHeaders
 from api.errors import install_error_handlers, responses
-from api.routers import catalog, events, interventions, operations, orders
+from api.routers import catalog, events, interventions, operations, orders, supplies
 from api.waiting import SagaEnds
 from infra.bootstrap import Runtime, bootstrap
 from infra.credentials import CredentialStore
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
     for router in (orders.router, catalog.router, events.router, operations.router, operations.admin):
         app.include_router(router)
     app.include_router(interventions.router)
+    app.include_router(supplies.router)
     install_documentation(app)
     app.add_middleware(RequestGuard, max_body_bytes=configured.max_body_bytes)
     app.add_middleware(LastResort)

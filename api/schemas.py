@@ -19,6 +19,8 @@ from pydantic.alias_generators import to_camel
 from api.validation import Identifier, text
 from domain import orders, payments, saga, shipping
 from domain.common import PaymentMethod, SagaMode
+from domain.inventory import MAX_STOCK
+from domain.payments import MAX_BALANCE
 from handlers.messages import iso
 from infra.wire import camel_keys
 from projections import sagas
@@ -153,6 +155,32 @@ class Book(Schema):
     reserved_stock: int
     sold_stock: int
     price: int
+
+
+class RestockRequest(Schema):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    quantity: StrictInt = Field(ge=1, le=MAX_STOCK, description="copies delivered", examples=[100])
+
+
+class Restocked(Schema):
+    book_id: str
+    restocked: int = Field(description="the copies this request added")
+    available_stock: int = Field(description="available now, as the Inventory service counts them")
+
+
+class AddFundsRequest(Schema):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    amount: StrictInt = Field(ge=1, le=MAX_BALANCE, examples=[100_000])
+    payment_method: PaymentMethod = PaymentMethod.CREDIT_CARD
+
+
+class FundsAdded(Schema):
+    customer_id: str
+    payment_method: PaymentMethod
+    added: int = Field(description="the amount this request added")
+    balance: int = Field(description="what the customer can now spend that way, as the Payment service counts it")
 
 
 class Customer(Schema):

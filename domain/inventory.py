@@ -4,7 +4,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import DomainError, NotFoundError, stable_id
+from domain.common import ConflictError, DomainError, NotFoundError, stable_id
 from domain.replies import Participant
 
 RESERVED = "RESERVED"
@@ -12,6 +12,7 @@ UNAVAILABLE = "UNAVAILABLE"
 RELEASED = "RELEASED"
 SOLD = "SOLD"
 VOIDED = "VOIDED"
+MAX_STOCK = 1_000_000  # copies of one book in the warehouse, available and reserved: restocking stops there
 
 
 class BookNotFoundError(NotFoundError):
@@ -23,6 +24,11 @@ class InsufficientStockError(DomainError):
     def __init__(self, book_id: str, requested: int, available: int) -> None:
         super().__init__(f"only {available} of {book_id} in stock, {requested} requested")
         self.available = available
+
+
+class StockLimitError(ConflictError):
+    def __init__(self, book_id: str, held: int, quantity: int) -> None:
+        super().__init__(f"{held} copies of {book_id} are held: {quantity} more would pass the limit of {MAX_STOCK}")
 
 
 class Book(Aggregate):
@@ -54,6 +60,8 @@ class Book(Aggregate):
         self._stock_moved(self.book_id, order_id, "sell", 0, -quantity, quantity)
 
     def restock(self, quantity: int) -> None:
+        if self.available + self.reserved + quantity > MAX_STOCK:
+            raise StockLimitError(self.book_id, self.available + self.reserved, quantity)
         self._restocked(self.book_id, quantity)
 
     @event("BookRestocked")

@@ -101,7 +101,7 @@ def _money(state: _State) -> list[Violation]:
                 for p in state.payments.values()
                 if p.customer_id == account.customer_id and p.method == method and p.status == payments.COMPLETED
             ]
-            spent = initial - account.balances[method]
+            spent = initial + account.funds_added.get(method, 0) - account.balances[method]
             if spent != sum(p.amount for p in charged):
                 violations.append(
                     Violation(

@@ -50,6 +50,7 @@ projection = Projection(
         "AccountOpened": _by_customer(account_opened),
         "FundsDebited": _by_customer(funds_debited),
         "FundsCredited": _by_customer(funds_credited),
+        "FundsAdded": _by_customer(funds_credited),
         "CustomerNotified": Change(NOTIFICATIONS, lambda record: record.payload["order_id"], customer_notified),
     },
 )

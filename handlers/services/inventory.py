@@ -28,6 +28,14 @@ class InventoryService(Service):
         if not self.find(Book.create_id(book_id), Book):
             self.save(Book(book_id=book_id, title=title, price=price, stock=stock))
 
+    @retry_on_conflict
+    def restock(self, book_id: str, quantity: int) -> Book:
+        """Copies delivered to the warehouse: available to the next reservations at once."""
+        book = self.book(book_id)
+        book.restock(quantity)
+        self.save(book)
+        return book
+
     def catalogue_price(self, book_id: str) -> int:
         """A book's price, read from its store once: it is fixed when the book is catalogued, and
         books are never removed, so what was read stays true (an unknown book is asked again)."""

@@ -41,6 +41,13 @@ class PaymentsService(Service):
         if not self.find(Account.create_id(customer_id), Account):
             self.save(Account(customer_id, name, email, credit_limit, e_money))
 
+    @retry_on_conflict
+    def add_funds(self, customer_id: str, method: str, amount: int) -> Account:
+        account = self.account(customer_id)
+        account.add_funds(method, amount)
+        self.save(account)
+        return account
+
     def ensure_customer(self, customer_id: str) -> None:
         """Raises unless the customer has an account; accounts are never closed, so one found is remembered."""
         if customer_id not in self._customers:

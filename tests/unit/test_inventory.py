@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from domain.inventory import RELEASED, RESERVED, SOLD, UNAVAILABLE, VOIDED, Book, InsufficientStockError, Reservation
+from domain.inventory import (
+    MAX_STOCK,
+    RELEASED,
+    RESERVED,
+    SOLD,
+    UNAVAILABLE,
+    VOIDED,
+    Book,
+    InsufficientStockError,
+    Reservation,
+    StockLimitError,
+)
 from tests.unit.recorded import given, recorded
 
 MODE = "choreography"
@@ -147,3 +158,16 @@ def test_restocking_adds_available_copies_and_counts_them_as_restocked() -> None
 
     assert recorded(book) == [("BookRestocked", {"book_id": "book-123", "quantity": 3})]
     assert (stock_of(book), book.restocked) == ((3, 0, 0), 3)
+
+
+def test_restocking_past_the_limit_of_copies_held_is_refused_and_records_nothing() -> None:
+    book = a_book(stock=5)
+    book.hold("order-1", 2)
+    given(book)
+
+    with pytest.raises(StockLimitError, match=f"5 copies of book-123 are held: {MAX_STOCK - 4} more"):
+        book.restock(MAX_STOCK - 4)  # the two reserved count: they may come back
+    book.restock(MAX_STOCK - 5)
+
+    assert recorded(book) == [("BookRestocked", {"book_id": "book-123", "quantity": MAX_STOCK - 5})]
+    assert book.available + book.reserved == MAX_STOCK

@@ -7,9 +7,11 @@ import pytest
 from domain.payments import (
     COMPLETED,
     FAILED,
+    MAX_BALANCE,
     REFUNDED,
     VOIDED,
     Account,
+    BalanceLimitError,
     InsufficientFundsError,
     Payment,
     amount_refusal,
@@ -164,3 +166,28 @@ def test_an_amount_that_is_not_the_catalogue_total_is_refused_with_the_reason(
     amount: int, quantity: int, unit_price: int | None, why: str
 ) -> None:
     assert amount_refusal(amount, "book-123", quantity, unit_price) == why
+
+
+def test_funds_added_by_the_operator_raise_that_balance_and_are_counted_apart_from_refunds() -> None:
+    account = an_account(credit=1000, e_money=0)
+
+    account.add_funds(E_MONEY, 500)
+    account.add_funds(E_MONEY, 250)
+
+    assert recorded(account) == [
+        ("FundsAdded", {"customer_id": "customer-001", "method": E_MONEY, "amount": 500}),
+        ("FundsAdded", {"customer_id": "customer-001", "method": E_MONEY, "amount": 250}),
+    ]
+    assert account.balances == {CARD: 1000, E_MONEY: 750}
+    assert account.funds_added == {E_MONEY: 750}
+    assert account.initial == {CARD: 1000, E_MONEY: 0}
+
+
+def test_funds_that_would_pass_the_balance_limit_are_refused_and_record_nothing() -> None:
+    account = an_account(credit=1000)
+
+    with pytest.raises(BalanceLimitError, match=f"has 1000 in credit_card: adding {MAX_BALANCE}"):
+        account.add_funds(CARD, MAX_BALANCE)
+
+    assert recorded(account) == []
+    assert account.funds_added == {}
