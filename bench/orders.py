@@ -15,6 +15,10 @@ finds no free slot waits for one. Latencies count from when the order was due, s
 shows in them: it measures latency at a given load. Orders spread over customer-001/002 and book-123/789, whose stock
 (5 and 10) runs out quickly, so most sagas end cancelled: a cancelled order is a finished saga too.
 Stock is not restored between modes, so with ``--mode both`` the second mode may complete none.
+With ``--full``, every saga can complete: before each mode the bench restocks the books and tops up the
+customers' credit by what that mode's orders need (``POST /admin/books/{bookId}/restock`` and
+``POST /admin/customers/{customerId}/funds``, the operator's routes), so it measures sagas that run all
+their steps.
 
 It prints figures; it is not a test. It exits 1 if any POST failed or any saga did not finish,
 2 if the server cannot be reached or stops answering, 130 on Ctrl-C.
@@ -106,6 +110,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds before a saga counts as unfinished")
     parser.add_argument(
         "--poll", action="store_true", help="poll GET /sagas every 0.1-0.25 s instead of long polls (Prefer: wait)"
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="restock and top up before each mode, so that every saga can complete"
     )
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     return parser.parse_args(argv)
@@ -253,8 +260,23 @@ async def benchmark(args: argparse.Namespace) -> list[ModeRun]:
     headers = {"Authorization": f"Bearer {args.admin_token}"}
     async with httpx.AsyncClient(base_url=args.url, limits=limits, timeout=60.0, headers=headers) as client:
         (await client.get("/health")).raise_for_status()
+        runs = []
         with Progress(*progress_columns(), console=progress_console) as progress:
-            return [await run_mode(client, mode, args, progress) for mode in modes(args.mode)]
+            for mode in modes(args.mode):
+                if args.full:
+                    await supply(client, args.orders)
+                runs.append(await run_mode(client, mode, args, progress))
+        return runs
+
+
+async def supply(client: httpx.AsyncClient, orders: int) -> None:
+    """Enough copies of every book, and credit for every customer, that ``orders`` orders can all complete."""
+    for book_id, _ in BOOKS:
+        restock = {"quantity": math.ceil(orders / len(BOOKS))}
+        (await client.post(f"/admin/books/{book_id}/restock", json=restock)).raise_for_status()
+    for customer_id in CUSTOMERS:
+        funds = {"amount": math.ceil(orders / len(CUSTOMERS)) * max(price for _, price in BOOKS)}
+        (await client.post(f"/admin/customers/{customer_id}/funds", json=funds)).raise_for_status()
 
 
 def modes(choice: str) -> tuple[str, ...]:
