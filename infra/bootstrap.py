@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from domain.saga import Timing
 from handlers.ports import Carrier, FaultInjector, IdempotencyKeys, Notifier, PaymentGateway
 from handlers.retry import RetryPolicy
-from handlers.routing import GROUPS, handler_for
+from handlers.routing import GROUPS, SERVICE_GROUPS, handler_for
 from handlers.services import Services
 from handlers.services.inventory import InventoryService
 from handlers.services.orchestrator import OrchestratorService
@@ -106,7 +106,9 @@ def bootstrap(
         for app in services.by_name().values():
             app.saved_listeners.append(doorbell.ring)
     brokers = Brokers(
-        RedisStreams(settings.redis_url, settings.namespace, settings.partitions) if settings.redis_url else None,
+        RedisStreams(settings.redis_url, settings.namespace, settings.partitions, SERVICE_GROUPS)
+        if settings.redis_url
+        else None,
         RabbitBus(settings.rabbitmq_url, settings.namespace, settings.partitions) if settings.rabbitmq_url else None,
     )
     halted = threading.Event()

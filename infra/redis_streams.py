@@ -8,6 +8,9 @@ once: an entry is acknowledged only after its handler succeeded or it was parked
 is retried by the consumers' retry policy, then parked in quarantine (an entry that is not a
 message at once) and acknowledged, so that its partition goes on. Every handler is idempotent.
 
+The streams do not grow without end: every few seconds a member trims from its partitions what every
+service's group has been given and acknowledged.
+
 A consumer rides out a Redis restart: it backs off while Redis is away or still loading, and creates
 its group again if Redis came back without it. A Redis used this way must persist what it
 acknowledged (``appendonly yes``, ``appendfsync always``): otherwise a restart loses the entries not
@@ -23,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Executor
 
 from redis import asyncio as aioredis
@@ -39,6 +42,7 @@ from infra.wire import encode, partition_of
 
 log = logging.getLogger(__name__)
 LEASE_MS = 5000
+TRIM_SECONDS = 5.0  # how often a member trims what every group has acknowledged from its partitions
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 
@@ -53,11 +57,14 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 
 
 class RedisStreams:
-    def __init__(self, url: str, namespace: str, partitions: int) -> None:
+    def __init__(self, url: str, namespace: str, partitions: int, groups: Collection[str] = ()) -> None:
+        """``groups``: the consumer groups every entry is for; an entry is trimmed once all of them have it
+        acknowledged (with none named, nothing is trimmed)."""
         # a command waits at most 5 s for an answer; redis-py retries a lost connection 3 times before raising
         self.client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10)
         self.namespace = namespace
         self.partitions = partitions
+        self.groups = frozenset(groups)
 
     def stream(self, partition: int) -> str:
         return f"{self.namespace}:events:{partition}"
@@ -78,8 +85,30 @@ class RedisStreams:
                 if "BUSYGROUP" not in str(error):
                     raise
 
+    async def trim(self, partition: int) -> int:
+        """Deletes the partition's entries that every group has been given and acknowledged; how many.
+
+        An entry is kept while any group still holds it pending, or has not been given it yet. Nothing is
+        trimmed while one of ``groups`` is missing from the stream: a group created later reads the stream
+        from its start (after a Redis that lost its data, say), so what it has not read must still be there."""
+        stream = self.stream(partition)
+        found = {_text(group["name"]): group for group in await self.client.xinfo_groups(stream)}
+        if not self.groups or not self.groups <= found.keys():
+            return 0
+        needed = []
+        for name in self.groups:
+            pending = await self.client.xpending(stream, name)
+            needed.append(_text(pending["min"]) if pending["pending"] else _text(found[name]["last-delivered-id"]))
+        oldest_needed = min(needed, key=lambda entry_id: tuple(int(part) for part in entry_id.split("-")))
+        # exact: an approximate trim (redis-py's default) removes whole nodes of a hundred entries or nothing
+        return int(await self.client.xtrim(stream, minid=oldest_needed, approximate=False))
+
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisConsumer:
@@ -114,6 +143,7 @@ class RedisConsumer:
         # read cost ten Redis round trips per batch on the event loop that also serves HTTP.
         self.upkeep_seconds = min(LEASE_MS / 5, claim_idle_ms) / 1000
         self._next_upkeep = 0.0
+        self._next_trim = 0.0
         self.hold = streams.client.register_script(_HOLD)
         self.release = streams.client.register_script(_RELEASE)
 
@@ -172,6 +202,10 @@ class RedisConsumer:
         for partition in sorted(self.owned):
             idle = 0 if partition in taken_over else self.claim_idle_ms
             await self._handle_in_order(partition, await self._reclaimed(partition, idle), thread)
+        if time.monotonic() >= self._next_trim:  # whichever group's member comes first trims for all of them
+            self._next_trim = time.monotonic() + TRIM_SECONDS
+            for partition in sorted(self.owned):
+                await self.streams.trim(partition)
 
     async def _handle_in_order(self, partition: int, entries: list[Entry], thread: Executor) -> None:
         """Handles a partition's entries in order. One that keeps failing is parked and acknowledged like the
