@@ -20,6 +20,13 @@ customers' credit by what that mode's orders need (``POST /admin/books/{bookId}/
 ``POST /admin/customers/{customerId}/funds``, the operator's routes), so it measures sagas that run all
 their steps.
 
+Beside throughput and latency it prints what each finished saga cost the machine while the mode ran: CPU
+ms by kind of process (each ``cloudmart`` command, PostgreSQL, Redis and RabbitMQ, read from /proc),
+PostgreSQL transactions (from ``pg_stat_database``, with ``--database-url`` or $CLOUDMART_DATABASE_URL;
+it waits 11 s around each mode for the statistics to be reported), and the peak memory of every
+``cloudmart`` process. Run it on a machine that does nothing else, or the CPU of other processes of
+those kinds counts too.
+
 It prints figures; it is not a test. It exits 1 if any POST failed or any saga did not finish,
 2 if the server cannot be reached or stops answering, 130 on Ctrl-C.
 """
@@ -39,12 +46,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from bench import machine
 
 CUSTOMERS = ("customer-001", "customer-002")
 BOOKS = (("book-123", 3500), ("book-789", 2800))
@@ -53,6 +61,8 @@ FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.1, 0.25  # with --poll: coarse enough n
 LONG_POLL_SECONDS = 30
 BUDGET_POST_MS, BUDGET_ORDERS_PER_MINUTE, BUDGET_CONCURRENCY = 500, 100, 50
 MEMORY_LIMIT_KB = 512 * 1024
+# An idle PostgreSQL backend reports its statistics within 10 s; before that a run's transactions may not show.
+PG_STATS_FLUSH_SECONDS = 11
 
 console = Console()
 progress_console = Console(stderr=True)
@@ -88,6 +98,8 @@ class ModeRun:
     poll_errors: Counter[str] = field(default_factory=Counter)
     stock_at_start: dict[str, int] = field(default_factory=dict)
     waited_for_slot: int = 0  # open loop: arrivals that found --concurrency orders in flight
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # by kind of process, spent during the run
+    transactions: int | None = None  # PostgreSQL's, during the run (None: not measured)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -113,6 +125,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--full", action="store_true", help="restock and top up before each mode, so that every saga can complete"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CLOUDMART_DATABASE_URL"),
+        help="the service's PostgreSQL, to count its transactions (default: $CLOUDMART_DATABASE_URL)",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     return parser.parse_args(argv)
@@ -198,6 +215,20 @@ async def worker(
 
 async def run_mode(client: httpx.AsyncClient, mode: str, args: argparse.Namespace, progress: Progress) -> ModeRun:
     run = ModeRun(mode, stock_at_start=await stock_levels(client))
+    await asyncio.sleep(PG_STATS_FLUSH_SECONDS if args.database_url else 0)
+    cpu_before, transactions_before = machine.cpu_seconds(), machine.postgres_transactions(args.database_url)
+    await place_and_wait(client, run, args, progress)
+    cpu_after = machine.cpu_seconds()
+    await asyncio.sleep(PG_STATS_FLUSH_SECONDS if args.database_url else 0)
+    transactions_after = machine.postgres_transactions(args.database_url)
+    run.cpu_seconds = {kind: cpu_after[kind] - cpu_before[kind] for kind in cpu_after}
+    if transactions_before is not None and transactions_after is not None:
+        run.transactions = transactions_after - transactions_before
+    return run
+
+
+async def place_and_wait(client: httpx.AsyncClient, run: ModeRun, args: argparse.Namespace, progress: Progress) -> None:
+    mode = run.mode
     indexes: asyncio.Queue[int] = asyncio.Queue()
     for index in range(args.orders):
         indexes.put_nowait(index)
@@ -208,7 +239,6 @@ async def run_mode(client: httpx.AsyncClient, mode: str, args: argparse.Namespac
     else:
         waiting = Waiting(args.deadline, args.poll)
         await run_workers(args.concurrency, lambda: worker(client, indexes, run, waiting, advance))
-    return run
 
 
 async def arrivals(
@@ -324,6 +354,8 @@ class Figures:
     wall_seconds: float
     post_ms: dict[str, float | None]
     completion_ms: dict[str, float | None]
+    cpu_ms_per_saga: dict[str, float]  # by kind of process, and "all"
+    transactions_per_saga: float | None
 
     @property
     def sagas_per_second(self) -> float:
@@ -342,6 +374,7 @@ class Figures:
 def figures(run: ModeRun, concurrency: int, rate: float | None) -> Figures:
     placed = [sample for sample in run.samples if sample.post_error is None]
     outcomes = Counter(sample.outcome for sample in placed)
+    sagas = outcomes["COMPLETED"] + outcomes["FAILED"]
     return Figures(
         mode=run.mode,
         concurrency=concurrency,
@@ -357,7 +390,13 @@ def figures(run: ModeRun, concurrency: int, rate: float | None) -> Figures:
         wall_seconds=wall_seconds(run),
         post_ms=distribution([sample.post_ms for sample in placed]),
         completion_ms=distribution([sample.completion_ms for sample in placed if sample.completion_ms is not None]),
+        cpu_ms_per_saga=per_saga({**run.cpu_seconds, "all": sum(run.cpu_seconds.values())}, sagas, 1000),
+        transactions_per_saga=run.transactions / sagas if run.transactions is not None and sagas else None,
     )
+
+
+def per_saga(totals: dict[str, float], sagas: int, scale: float = 1.0) -> dict[str, float]:
+    return {kind: total * scale / sagas for kind, total in totals.items()} if sagas else {}
 
 
 def as_json(result: Figures) -> dict[str, object]:
@@ -441,27 +480,26 @@ def print_report(context: dict[str, object], results: list[Figures]) -> None:
     print_header(context)
     print_table("Results", RESULT_LABELS, {result.mode: results_rows(result) for result in results})
     print_table("Headroom against the performance budget", BUDGET_LABELS, {r.mode: budget_rows(r) for r in results})
-    print_memory(cloudmart_memory())
+    print_cost(results)
+    print_memory(machine.peak_memory_kb())
 
 
-def cloudmart_memory() -> dict[str, int]:
-    """Resident memory (KB) of this machine's cloudmart processes after the run, by command line."""
-    memory = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            command = status.with_name("cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-            resident = next(line for line in status.read_text().splitlines() if line.startswith("VmRSS:"))
-        except (OSError, StopIteration):
-            continue
-        if " cloudmart " in f" {command} " or "/cloudmart " in command:
-            memory[f"{status.parent.name} {command.split('cloudmart', 1)[1].strip()}"] = int(resident.split()[1])
-    return memory
+def print_cost(results: list[Figures]) -> None:
+    """CPU per saga by kind of process (the servers included), and PostgreSQL transactions per saga."""
+    kinds = sorted({kind for result in results for kind in result.cpu_ms_per_saga}, key=lambda k: (k == "all", k))
+    labels = [f"CPU ms / saga: {kind}" for kind in kinds] + ["PostgreSQL transactions / saga"]
+    columns = {
+        result.mode: [number(result.cpu_ms_per_saga.get(kind), 1) for kind in kinds]
+        + [number(result.transactions_per_saga, 1)]
+        for result in results
+    }
+    print_table("Cost per finished saga, during the run", labels, columns)
 
 
 def print_memory(memory: dict[str, int]) -> None:
     if memory:
         limit = "within" if max(memory.values()) < MEMORY_LIMIT_KB else "OVER"
-        console.print(f"resident memory of the cloudmart processes here ({limit} the 512 MB allowed each):")
+        console.print(f"peak resident memory of the cloudmart processes here ({limit} the 512 MB allowed each):")
         for process, kilobytes in sorted(memory.items(), key=lambda item: -item[1]):
             console.print(f"  {kilobytes / 1024:7.1f} MB  {process}")
 

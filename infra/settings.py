@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         default="cloudmart", pattern=r"^[a-z][a-z0-9_-]{0,40}$", description="prefix of Redis keys and RabbitMQ names"
     )
     postgres_connections: int = Field(
-        default=10,
+        default=20,
         ge=3,
         le=1000,
         description="the most connections one process opens to PostgreSQL: its event stores' pool, its read"
