@@ -106,7 +106,9 @@ def bootstrap(
         for app in services.by_name().values():
             app.saved_listeners.append(doorbell.ring)
     brokers = Brokers(
-        RedisStreams(settings.redis_url, settings.namespace, settings.partitions, SERVICE_GROUPS)
+        RedisStreams(
+            settings.redis_url, settings.namespace, settings.partitions, SERVICE_GROUPS, settings.redis_trim_seconds
+        )
         if settings.redis_url
         else None,
         RabbitBus(settings.rabbitmq_url, settings.namespace, settings.partitions) if settings.rabbitmq_url else None,

@@ -8,8 +8,8 @@ once: an entry is acknowledged only after its handler succeeded or it was parked
 is retried by the consumers' retry policy, then parked in quarantine (an entry that is not a
 message at once) and acknowledged, so that its partition goes on. Every handler is idempotent.
 
-The streams do not grow without end: every few seconds a member trims from its partitions what every
-service's group has been given and acknowledged.
+The streams do not grow without end: every ``CLOUDMART_REDIS_TRIM_SECONDS`` a member trims from its
+partitions what every service's group has been given and acknowledged.
 
 A consumer rides out a Redis restart: it backs off while Redis is away or still loading, and creates
 its group again if Redis came back without it. A Redis used this way must persist what it
@@ -42,7 +42,6 @@ from infra.wire import encode, partition_of
 
 log = logging.getLogger(__name__)
 LEASE_MS = 5000
-TRIM_SECONDS = 5.0  # how often a member trims what every group has acknowledged from its partitions
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 
@@ -57,14 +56,17 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 
 
 class RedisStreams:
-    def __init__(self, url: str, namespace: str, partitions: int, groups: Collection[str] = ()) -> None:
-        """``groups``: the consumer groups every entry is for; an entry is trimmed once all of them have it
-        acknowledged (with none named, nothing is trimmed)."""
+    def __init__(
+        self, url: str, namespace: str, partitions: int, groups: Collection[str] = (), trim_seconds: float = 0.0
+    ) -> None:
+        """``groups``: the consumer groups every entry is for; every ``trim_seconds`` each consumer trims the
+        entries all of them have acknowledged (with no groups named, or 0 s, the streams keep every entry)."""
         # a command waits at most 5 s for an answer; redis-py retries a lost connection 3 times before raising
         self.client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10)
         self.namespace = namespace
         self.partitions = partitions
         self.groups = frozenset(groups)
+        self.trim_seconds = trim_seconds
 
     def stream(self, partition: int) -> str:
         return f"{self.namespace}:events:{partition}"
@@ -202,8 +204,8 @@ class RedisConsumer:
         for partition in sorted(self.owned):
             idle = 0 if partition in taken_over else self.claim_idle_ms
             await self._handle_in_order(partition, await self._reclaimed(partition, idle), thread)
-        if time.monotonic() >= self._next_trim:  # whichever group's member comes first trims for all of them
-            self._next_trim = time.monotonic() + TRIM_SECONDS
+        if self.streams.trim_seconds and time.monotonic() >= self._next_trim:  # the first member trims for all
+            self._next_trim = time.monotonic() + self.streams.trim_seconds
             for partition in sorted(self.owned):
                 await self.streams.trim(partition)
 

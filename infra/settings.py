@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         default=4, ge=1, le=64, description="per-order ordering: each order's messages go through one partition"
     )
     redis_claim_idle_ms: int = Field(default=5000, ge=100, description="reclaim messages a dead consumer left pending")
+    redis_trim_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="how often a consumer trims from its streams what every group has acknowledged (0: never)",
+    )
     saga_mode: SagaMode = SagaMode.CHOREOGRAPHY
     admin_token: str = DEV_ADMIN_TOKEN
     step_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -186,7 +186,8 @@ async def parked(runtime: Runtime) -> int:
 
 async def test_orders_placed_while_redis_is_killed_and_restarted_all_finish(tmp_path: Path) -> None:
     async with borrowed_infrastructure() as infrastructure, private_redis(tmp_path) as redis:
-        settings = Settings(**{**infrastructure, "redis_url": redis.url}, **TIMINGS)
+        # the streams keep every entry, so that the test can count them before and after the restart
+        settings = Settings(**{**infrastructure, "redis_url": redis.url}, **TIMINGS, redis_trim_seconds=0)
         async with running(settings) as (runtime, http):
             load = Load([http])
             placing = asyncio.create_task(load.run())
@@ -358,7 +359,7 @@ def published(runtime: Runtime, broker: str) -> Counter[str]:
 
 async def test_two_replicas_publish_each_event_once_and_no_position_moves_backwards() -> None:
     async with borrowed_infrastructure() as infrastructure:
-        settings = Settings(**infrastructure, **TIMINGS)
+        settings = Settings(**infrastructure, **TIMINGS, redis_trim_seconds=0)  # every entry stays to be counted
         deliveries: Counter[str] = Counter()
         watch, watching = PositionWatch(settings.database_url), asyncio.Event()
         async with AsyncExitStack() as second_replica:
