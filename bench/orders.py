@@ -4,6 +4,7 @@ Usage (against a running ``cloudmart serve``):
 
     python -m bench.orders --url http://127.0.0.1:8000 --orders 1000 --concurrency 50 --mode both [--json FILE]
     python -m bench.orders --rate 1000 --orders 1000 --concurrency 50 --mode both
+    python -m bench.orders --orders 2000 --warmup 200 --concurrency 50 --mode both --full
 
 Closed loop (the default): each of ``--concurrency`` workers places an order (POST /orders), then
 waits until its saga is over (GET /sagas/{orderId} with ``Prefer: wait``, a long poll the server
@@ -111,6 +112,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the operator's bearer token, which may order for every customer (default: $CLOUDMART_ADMIN_TOKEN)",
     )
     parser.add_argument("--orders", type=int, default=1000, help="orders to place per mode")
+    parser.add_argument(
+        "--warmup", type=int, default=0, help="orders placed and waited for before each mode's, not counted"
+    )
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent workers (and connections)")
     parser.add_argument("--mode", choices=("choreography", "orchestration", "both"), default="both")
     parser.add_argument(
@@ -214,6 +218,8 @@ async def worker(
 
 
 async def run_mode(client: httpx.AsyncClient, mode: str, args: argparse.Namespace, progress: Progress) -> ModeRun:
+    if args.warmup:  # not counted: the first sagas of a process pay for its connections and caches
+        await place_and_wait(client, ModeRun(mode), args, progress, warm_up=True)
     run = ModeRun(mode, stock_at_start=await stock_levels(client))
     await asyncio.sleep(PG_STATS_FLUSH_SECONDS if args.database_url else 0)
     cpu_before, transactions_before = machine.cpu_seconds(), machine.postgres_transactions(args.database_url)
@@ -227,14 +233,17 @@ async def run_mode(client: httpx.AsyncClient, mode: str, args: argparse.Namespac
     return run
 
 
-async def place_and_wait(client: httpx.AsyncClient, run: ModeRun, args: argparse.Namespace, progress: Progress) -> None:
-    mode = run.mode
+async def place_and_wait(
+    client: httpx.AsyncClient, run: ModeRun, args: argparse.Namespace, progress: Progress, warm_up: bool = False
+) -> None:
+    """Places the mode's orders (``--warmup`` of them, closed loop, with ``warm_up``) and waits for their sagas."""
+    orders = args.warmup if warm_up else args.orders
     indexes: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(args.orders):
+    for index in range(orders):
         indexes.put_nowait(index)
-    task = progress.add_task(mode, total=args.orders)
+    task = progress.add_task(f"{run.mode} (warm-up)" if warm_up else run.mode, total=orders)
     advance = partial(progress.advance, task)
-    if args.rate:
+    if args.rate and not warm_up:
         await arrivals(client, run, args, advance)
     else:
         waiting = Waiting(args.deadline, args.poll)
@@ -294,7 +303,7 @@ async def benchmark(args: argparse.Namespace) -> list[ModeRun]:
         with Progress(*progress_columns(), console=progress_console) as progress:
             for mode in modes(args.mode):
                 if args.full:
-                    await supply(client, args.orders)
+                    await supply(client, args.warmup + args.orders)
                 runs.append(await run_mode(client, mode, args, progress))
         return runs
 
