@@ -24,7 +24,7 @@ TIMINGS = {
     "redis_claim_idle_ms": 500,
     "delivery_backoff_seconds": 0.01,
     "delivery_max_backoff_seconds": 0.05,
-    "postgres_connections": 8,  # three runtimes of a parallel run and a topology fit PostgreSQL's 100
+    "postgres_connections": 12,  # three runtimes of a parallel run (36) and a topology (42) fit PostgreSQL's 100
 }
 
 
