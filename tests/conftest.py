@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.cli import GIL_SWITCH_INTERVAL_SECONDS
 from infra.settings import Settings
 from tests.infrastructure import borrowed_infrastructure
 from tests.support import ADMIN, ADMIN_TOKEN
@@ -26,6 +28,12 @@ TIMINGS = {
     "delivery_max_backoff_seconds": 0.05,
     "postgres_connections": 12,  # three runtimes of a parallel run (36) and a topology (42) fit PostgreSQL's 100
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The GIL handed over as often as in a ``cloudmart`` process (``api/cli.py``), so that an in-process runtime's
+    event loop is not kept waiting behind its threads any longer than in production."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
