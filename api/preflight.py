@@ -18,8 +18,8 @@ import psycopg
 import redis
 from aiormq.exceptions import AMQPError, ProbableAuthenticationError
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
 
+from infra.postgres_events import conninfo
 from infra.settings import Settings
 
 TIMEOUT_SECONDS = 5.0
@@ -93,9 +93,10 @@ def reach(settings: Settings, *, brokers: bool = False, existing: bool = False) 
 
 
 def _reach_postgres(settings: Settings) -> None:
-    conninfo = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     try:
-        psycopg.connect(conninfo, connect_timeout=settings.postgres_connect_timeout_seconds).close()
+        psycopg.connect(
+            conninfo(settings.database_url), connect_timeout=settings.postgres_connect_timeout_seconds
+        ).close()
     except psycopg.Error as error:
         raise CannotProceedError(postgres_problem(error, settings)) from None
 

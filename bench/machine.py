@@ -8,7 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.engine import make_url
+
+from infra.postgres_events import conninfo
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 SERVERS = {"postgres": "postgresql", "redis-server": "redis", "beam.smp": "rabbitmq"}
@@ -69,10 +70,8 @@ def postgres_transactions(database_url: str | None) -> int | None:
     """Transactions committed or rolled back in the database so far (None if it is not PostgreSQL)."""
     if not database_url or not database_url.startswith(("postgresql", "postgres:")):
         return None
-    url = make_url(database_url)
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as connection:
+    with psycopg.connect(conninfo(database_url), autocommit=True) as connection:
         row = connection.execute(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", (url.database,)
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
         ).fetchone()
     return int(row[0]) if row else None

@@ -11,10 +11,10 @@ from domain.common import ConflictError, DomainError, NotFoundError, PaymentMeth
 from domain.replies import Participant
 
 COMPLETED = "COMPLETED"
-MAX_BALANCE = 1_000_000_000  # per means of payment: top-ups stop there
 FAILED = "FAILED"
 REFUNDED = "REFUNDED"
 VOIDED = "VOIDED"
+MAX_BALANCE = 1_000_000_000  # per means of payment: top-ups stop there
 
 
 class CustomerNotFoundError(NotFoundError):

@@ -254,8 +254,7 @@ class RedisConsumer:
         return f"{self.streams.namespace}:lease:{self.group}:{partition}"
 
     def _partition(self, stream: bytes | str) -> int:
-        name = stream.decode() if isinstance(stream, bytes) else stream
-        return int(name.rsplit(":", 1)[1])
+        return int(_text(stream).rsplit(":", 1)[1])
 
     async def _new_entries(self) -> list[tuple[bytes, list[Entry]]]:
         streams: dict[KeyT, StreamIdT] = {

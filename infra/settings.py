@@ -38,10 +38,6 @@ class ConnectionBudget:
         event_stores = max(1, (connections - 1) // 2)
         return cls(event_stores=event_stores, read_models=max(1, connections - 1 - event_stores))
 
-    @property
-    def total(self) -> int:
-        return self.event_stores + self.read_models + self.listener
-
 
 class Settings(BaseSettings):
     """Everything configurable, from ``CLOUDMART_*`` environment variables."""
