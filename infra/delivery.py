@@ -5,9 +5,13 @@ consumer keeps that part."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
+from handlers.causation import Cause, handling
 from handlers.messages import Message
 from handlers.retry import RetryPolicy
 from infra.dead_letters import Undelivered, decoded
@@ -23,7 +27,8 @@ class Delivery:
     def attempt(self, message: Message, handle: Callable[[Message], None]) -> Undelivered | None:
         """Handles a message already read; what to park if it kept failing, None once handled."""
         try:
-            self.policy.call(lambda: handle(message))
+            with handling(self.cause(message)):
+                self.policy.call(lambda: handle(message))
         except Exception as error:  # it kept failing, or never can work: park it, go on with the next one
             return self.gave_up(encode(message), error, message)
         return None
@@ -31,19 +36,31 @@ class Delivery:
     async def attempt_body(
         self,
         body: bytes,
-        handle: Callable[[Message], Awaitable[object]],
+        handle: Callable[[Message], None],
+        thread: Executor,
         wants: Callable[[Message], bool] = lambda message: True,
     ) -> Undelivered | None:
-        """Reads a broker's body and handles the message if ``wants`` it; None once handled (or not wanted)."""
+        """Reads a broker's body and handles the message in ``thread`` if ``wants`` it; None once handled (or
+        not wanted)."""
         message = None
         try:
             message = decoded(body)
             if wants(message):
                 handled = message
-                await self.policy.call_async(lambda: handle(handled))
+                with handling(self.cause(handled)):
+                    # the thread sees this task's context (the cause, the trace) only if handed a copy of it
+                    await self.policy.call_async(lambda: self._in_thread(thread, handle, handled))
         except Exception as error:  # it kept failing, or it is not a message at all: park it and go on
             return self.gave_up(body, error, message)
         return None
+
+    def cause(self, message: Message) -> Cause:
+        return Cause(message.message_id, message.correlation_id or None, self.consumer, message.saga_mode)
+
+    @staticmethod
+    def _in_thread(thread: Executor, handle: Callable[[Message], None], message: Message) -> asyncio.Future[None]:
+        context = contextvars.copy_context()
+        return asyncio.get_running_loop().run_in_executor(thread, context.run, handle, message)
 
     def gave_up(self, body: bytes, error: BaseException, message: Message | None = None) -> Undelivered:
         return Undelivered(self.consumer, self.transport, body, error, self.policy.attempts_for(error), message)

@@ -144,9 +144,8 @@ class RabbitConsumer:
         self.health.recovered()
 
     async def _process(self, incoming: AbstractIncomingMessage) -> None:
-        loop = asyncio.get_running_loop()
         undelivered = await Delivery(self.name, RABBITMQ, self.policy).attempt_body(
-            incoming.body, lambda message: loop.run_in_executor(self.thread, self.handle, message)
+            incoming.body, self.handle, self.thread
         )
         if undelivered is None:
             await incoming.ack()
