@@ -4,10 +4,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CollectorRegistry, Counter
 
 from api.documentation import install_documentation
-from api.edge import LastResort, RequestGuard, SecurityHeaders
+from api.edge import LastResort, RequestCause, RequestGuard, SecurityHeaders
 from api.errors import install_error_handlers, responses
 from api.routers import catalog, events, interventions, operations, orders, supplies
 from api.waiting import SagaEnds
@@ -54,9 +55,12 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
     app.include_router(interventions.router)
     app.include_router(supplies.router)
     install_documentation(app)
+    app.add_middleware(RequestCause)
     app.add_middleware(RequestGuard, max_body_bytes=configured.max_body_bytes)
     app.add_middleware(LastResort)
-    app.add_middleware(SecurityHeaders)  # the outermost: every answer carries them, a refusal or a 500 too
+    app.add_middleware(SecurityHeaders)  # every answer carries them, a refusal or a 500 too
+    # outside them all: a request's server span is current for everything the request does
+    FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
     return app
 
 

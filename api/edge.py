@@ -5,14 +5,21 @@
   while it arrives, with or without ``Content-Length``) and a JSON body must be UTF-8.
 - ``LastResort``: an unexpected error is logged with its traceback and answers ``{"detail": "internal error"}``.
 - ``SecurityHeaders``: nosniff, no framing, no referrer, and a content security policy on every answer.
+- ``RequestCause``: the request is the cause of every event it makes a service save, under the id the
+  caller sent in ``X-Request-ID`` (or a new one), which the answer carries back.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from handlers.causation import Cause, handling
+from infra.tracing import current_traceparent
 
 log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
@@ -160,3 +167,26 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class RequestCause:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        sent = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        request_id = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex  # an unusable id is replaced
+
+        async def with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *_encoded({"x-request-id": request_id})]
+            await send(message)
+
+        # inside the trace's server span, so what the request saves carries the trace on
+        with handling(Cause(f"request:{request_id}", traceparent=current_traceparent())):
+            await self.app(scope, receive, with_id)

@@ -22,6 +22,7 @@ from domain.common import PaymentMethod, SagaMode
 from domain.inventory import MAX_STOCK
 from domain.payments import MAX_BALANCE
 from handlers.messages import iso
+from infra.tracing import trace_id_of
 from infra.wire import camel_keys
 from projections import sagas
 from projections.catalog import PROJECTIONS
@@ -278,14 +279,28 @@ class EventRecord(Schema):
     service: ServiceName
     position: int
     order_id: str | None
-    message_id: str | None
+    message_id: str | None = Field(description="this event as a message: `service:position`")
+    correlation_id: str | None = Field(description="the order, and so the saga, it belongs to")
+    causation_id: str | None = Field(
+        description="what its service was handling when it saved it: the `messageId` of an event, the "
+        "`messageId` in a `CommandDispatched` payload (a command), or `request:<X-Request-ID>` of an HTTP "
+        "request; null for events saved before causes were recorded"
+    )
+    trace_id: str | None = Field(description="its OpenTelemetry trace: every event of one saga shares it")
     payload: dict[str, Any]
     timestamp: Timestamp
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> EventRecord:
         """A row of the event index, its payload's keys in camelCase like every other field."""
-        return cls.model_validate({**row, "payload": camel_keys(row["payload"])})
+        return cls.model_validate(
+            {
+                **row,
+                "payload": camel_keys(row["payload"]),
+                "correlation_id": row["order_id"],
+                "trace_id": trace_id_of(row["traceparent"]),
+            }
+        )
 
 
 class EventPage(Schema):

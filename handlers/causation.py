@@ -8,10 +8,16 @@ process each see their own.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,8 @@ class Cause:
     service: str | None = None
     """The service or consumer handling it."""
     saga_mode: str | None = None
+    traceparent: str | None = None
+    """The W3C trace context of the work in progress, so what it causes joins the same trace."""
 
 
 _current: ContextVar[Cause | None] = ContextVar("cause", default=None)
@@ -40,3 +48,34 @@ def handling(cause: Cause) -> Iterator[Cause]:
         yield cause
     finally:
         _current.reset(token)
+
+
+CAUSE = "__cause__"
+"""The key of an event's stored state that holds what caused it (never an attribute of the event itself)."""
+
+
+class CausalMapper(Mapper[UUID]):
+    """Records with every event the cause current when it is saved, inside the event's stored state, so every
+    event store (PostgreSQL, SQLite, in memory) keeps it, and reads it back apart from the event."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        cause = current_cause()
+        if cause is None:
+            return super().to_stored_event(domain_event)
+        stamped = copy.copy(domain_event)  # the aggregate's own event stays as it was triggered
+        order_id = getattr(domain_event, "order_id", None)
+        stored = {
+            "causation_id": cause.causation_id,
+            "correlation_id": cause.correlation_id or (str(order_id) if order_id else None),
+            "traceparent": cause.traceparent,
+        }
+        object.__setattr__(stamped, CAUSE, stored)
+        return super().to_stored_event(stamped)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        return self.with_cause(stored_event)[0]
+
+    def with_cause(self, stored_event: StoredEvent) -> tuple[DomainEventProtocol[UUID], dict[str, Any]]:
+        """The event, and what caused it (empty for events saved before causes were recorded)."""
+        event = super().to_domain_event(stored_event)
+        return event, vars(event).pop(CAUSE, None) or {}

@@ -18,6 +18,9 @@ class Record:
     occurred_at: datetime
     payload: dict[str, Any] = field(default_factory=dict)
     schema_version: int = 1  # the event class's version: old stored shapes are upcast to it when read
+    causation_id: str | None = None  # the message or request whose handling saved it
+    correlation: str | None = None  # the order it belongs to, as recorded when it was saved
+    traceparent: str | None = None  # the W3C trace context it was saved in
 
     @property
     def message_id(self) -> str:
@@ -25,7 +28,7 @@ class Record:
 
     @property
     def correlation_id(self) -> str:
-        return str(self.payload.get("order_id", ""))
+        return self.correlation or str(self.payload.get("order_id", ""))
 
     @property
     def order_id(self) -> str:
@@ -52,6 +55,7 @@ class Message:
     causation_id: str | None = None
     target: str | None = None
     schema_version: int = 1
+    traceparent: str | None = None
 
     @property
     def order_id(self) -> str:

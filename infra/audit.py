@@ -12,6 +12,7 @@ from typing import IO, Any
 from handlers.messages import Record, iso, plain
 from handlers.services.base import Service
 from infra.log_records import read_log
+from infra.tracing import trace_id_of
 from infra.wire import camel_keys
 
 FIELDS = (
@@ -26,6 +27,7 @@ FIELDS = (
     "position",
     "correlationId",
     "causationId",
+    "traceId",
 )
 
 
@@ -51,7 +53,8 @@ def row(record: Record) -> dict[str, Any]:
         "service": record.source,
         "position": record.position,
         "correlationId": record.correlation_id or None,
-        "causationId": None,  # a stored event does not record its cause yet
+        "causationId": record.causation_id,
+        "traceId": trace_id_of(record.traceparent),
     }
 
 

@@ -40,6 +40,7 @@ from infra.seed import seed
 from infra.settings import DEV_ADMIN_TOKEN, Settings
 from infra.supervision import through_outages
 from infra.topology import ROLES, Wiring, loops
+from infra.tracing import configure_tracing
 from projections.catalog import PROJECTIONS
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def bootstrap(
     """What one process runs: the loops of ``roles`` (all by default; none for an API-only
     process), except those of the roles ``stopped`` (to see what happens when one is down)."""
     settings.refuse_unsafe_admin_token()
+    configure_tracing(_process_name(roles))
     if settings.admin_token == DEV_ADMIN_TOKEN:
         log.warning("CLOUDMART_ADMIN_TOKEN is not set: admin routes accept the development token %r", DEV_ADMIN_TOKEN)
     engine = create_read_engine(settings)
@@ -122,6 +124,13 @@ def bootstrap(
     if kept and settings.is_postgres:
         kept.append(LogNotifications(settings.database_url, SERVICE_NAMES, doorbell))
     return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers, quarantine, halted)
+
+
+def _process_name(roles: frozenset[str]) -> str:
+    """What this process is called in traces: ``cloudmart-api``, ``cloudmart-<role>``, or ``cloudmart`` for all."""
+    if len(roles) > 1:
+        return "cloudmart"
+    return f"cloudmart-{next(iter(roles), 'api')}"
 
 
 def create_tables(settings: Settings, engine: Engine) -> None:

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from handlers.causation import Cause, handling
+from opentelemetry.trace import Span
+
 from handlers.messages import Message
 from handlers.retry import RetryPolicy
 from infra.dead_letters import Undelivered, decoded
+from infra.tracing import handling_message
 from infra.wire import encode
 
 
@@ -23,12 +25,14 @@ class Delivery:
     consumer: str
     transport: str
     policy: RetryPolicy
+    service: str = ""
+    """The consumer group, named after the service it works for (the consumer's name, if not given)."""
 
     def attempt(self, message: Message, handle: Callable[[Message], None]) -> Undelivered | None:
         """Handles a message already read; what to park if it kept failing, None once handled."""
         try:
-            with handling(self.cause(message)):
-                self.policy.call(lambda: handle(message))
+            with handling_message(message, self.service or self.consumer) as span:
+                self.policy.call(lambda: _noted(span, handle, message))
         except Exception as error:  # it kept failing, or never can work: park it, go on with the next one
             return self.gave_up(encode(message), error, message)
         return None
@@ -47,20 +51,28 @@ class Delivery:
             message = decoded(body)
             if wants(message):
                 handled = message
-                with handling(self.cause(handled)):
+                with handling_message(handled, self.service or self.consumer) as span:
                     # the thread sees this task's context (the cause, the trace) only if handed a copy of it
-                    await self.policy.call_async(lambda: self._in_thread(thread, handle, handled))
+                    await self.policy.call_async(lambda: self._in_thread(thread, span, handle, handled))
         except Exception as error:  # it kept failing, or it is not a message at all: park it and go on
             return self.gave_up(body, error, message)
         return None
 
-    def cause(self, message: Message) -> Cause:
-        return Cause(message.message_id, message.correlation_id or None, self.consumer, message.saga_mode)
-
     @staticmethod
-    def _in_thread(thread: Executor, handle: Callable[[Message], None], message: Message) -> asyncio.Future[None]:
+    def _in_thread(
+        thread: Executor, span: Span, handle: Callable[[Message], None], message: Message
+    ) -> asyncio.Future[None]:
         context = contextvars.copy_context()
-        return asyncio.get_running_loop().run_in_executor(thread, context.run, handle, message)
+        return asyncio.get_running_loop().run_in_executor(thread, context.run, _noted, span, handle, message)
 
     def gave_up(self, body: bytes, error: BaseException, message: Message | None = None) -> Undelivered:
         return Undelivered(self.consumer, self.transport, body, error, self.policy.attempts_for(error), message)
+
+
+def _noted(span: Span, handle: Callable[[Message], None], message: Message) -> None:
+    """Handles the message; a failed try is an event of its span (the last one also ends the span in error)."""
+    try:
+        handle(message)
+    except Exception as error:
+        span.add_event("attempt failed", {"exception.type": type(error).__name__, "exception.message": str(error)})
+        raise

@@ -11,14 +11,20 @@ from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import Notification
 
 from domain.events import COMMAND_DISPATCHED, REPLY_REPEATED
+from handlers.causation import CausalMapper
 from handlers.messages import Message, Record
 
 _METADATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 
 
 def to_record(source: Application[UUID], notification: Notification) -> Record:
-    """A stored event as a record: what happened, where and when, with its plain payload."""
-    event = source.mapper.to_domain_event(notification)
+    """A stored event as a record: what happened, where and when, what caused it, with its plain payload."""
+    mapper = source.mapper
+    event, cause = (
+        mapper.with_cause(notification)
+        if isinstance(mapper, CausalMapper)
+        else (mapper.to_domain_event(notification), {})
+    )
     if not isinstance(event, DomainEvent):
         raise TypeError(f"{source.name} stored {type(event).__name__}, which is not a domain event")
     payload = {key: value for key, value in vars(event).items() if key not in _METADATA}
@@ -31,6 +37,9 @@ def to_record(source: Application[UUID], notification: Notification) -> Record:
         occurred_at=event.timestamp,
         payload=payload,
         schema_version=getattr(type(event), "class_version", 1),
+        causation_id=cause.get("causation_id"),
+        correlation=cause.get("correlation_id"),
+        traceparent=cause.get("traceparent"),
     )
 
 
@@ -54,6 +63,8 @@ def as_event(record: Record) -> Message:
         aggregate_id=record.aggregate_id,
         version=record.version,
         schema_version=record.schema_version,
+        causation_id=record.causation_id,
+        traceparent=record.traceparent,
     )
 
 

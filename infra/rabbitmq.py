@@ -27,6 +27,7 @@ from aio_pika.exceptions import AMQPError
 from domain.saga import OrderSaga
 from handlers.messages import Message
 from handlers.retry import RetryPolicy
+from handlers.routing import ORCHESTRATOR
 from infra.dead_letters import RABBITMQ, Undelivered
 from infra.delivery import Delivery
 from infra.supervision import Health
@@ -116,6 +117,7 @@ class RabbitConsumer:
         self.policy = policy or RetryPolicy()
         self.park = park
         self.name = f"rabbitmq:{route}"
+        self.group = ORCHESTRATOR if route == REPLIES else route.removeprefix("commands.")
         self.health = Health(self.name)
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
@@ -144,7 +146,7 @@ class RabbitConsumer:
         self.health.recovered()
 
     async def _process(self, incoming: AbstractIncomingMessage) -> None:
-        undelivered = await Delivery(self.name, RABBITMQ, self.policy).attempt_body(
+        undelivered = await Delivery(self.name, RABBITMQ, self.policy, self.group).attempt_body(
             incoming.body, self.handle, self.thread
         )
         if undelivered is None:

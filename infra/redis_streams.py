@@ -281,7 +281,7 @@ class RedisConsumer:
     async def _process(self, partition: int, entry_id: bytes, fields: dict[bytes, bytes], thread: Executor) -> bool:
         """Handles one entry, retrying it, and parks it if it keeps failing: True, to acknowledge. False only if
         it could not be parked either: it stays pending, to be reclaimed and tried again."""
-        undelivered = await Delivery(self.name, REDIS, self.policy).attempt_body(
+        undelivered = await Delivery(self.name, REDIS, self.policy, self.group).attempt_body(
             fields.get(b"envelope") or _raw(fields), self.handle, thread, self.wants
         )
         if undelivered is None:

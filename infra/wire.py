@@ -30,6 +30,7 @@ def encode(message: Message) -> bytes:
             "aggregateVersion": message.version,
             "target": message.target,
             "schemaVersion": message.schema_version,
+            "traceparent": message.traceparent,
             "payload": camel_keys(plain(message.payload)),
         },
         ensure_ascii=False,
@@ -53,6 +54,7 @@ def decode(body: bytes) -> Message:
         causation_id=wire["causationId"],
         target=wire["target"],
         schema_version=wire.get("schemaVersion", 1),
+        traceparent=wire.get("traceparent"),
     )
 
 

@@ -18,6 +18,8 @@ def _row(record: Record) -> dict[str, object]:
         "version": record.version,
         "order_id": record.correlation_id or None,
         "message_id": record.message_id,
+        "causation_id": record.causation_id,
+        "traceparent": record.traceparent,
         "payload": plain(record.payload),
         "timestamp": record.occurred_at,
     }

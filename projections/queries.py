@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from domain.events import COMMAND_DISPATCHED
 from domain.saga import COMPLETED, FAILED
 from projections.tables import (
     customers,
@@ -100,6 +103,18 @@ def due_sagas(connection: Connection, now: datetime) -> list[str]:
     return list(connection.execute(statement).scalars())
 
 
+def last_command(connection: Connection, order_id: str) -> tuple[str, str | None] | None:
+    """The id and the trace context of the last command dispatched for the order: the one a tick is about."""
+    statement = (
+        select(event_log.c.payload, event_log.c.traceparent)
+        .where(event_log.c.order_id == order_id, event_log.c.event_type == COMMAND_DISPATCHED)
+        .order_by(event_log.c.id.desc())
+        .limit(1)
+    )
+    row = connection.execute(statement).first()
+    return (str(row.payload["message_id"]), row.traceparent) if row else None
+
+
 def events(
     connection: Connection,
     after: int,
@@ -140,10 +155,45 @@ def sagas_changed(connection: Connection, after: int, order_ids: set[str]) -> tu
 
 
 def order_trail(connection: Connection, order_id: str) -> list[Row]:
-    """Every service's events about one order, oldest first (one clock orders cause before effect)."""
-    statement = (
-        event_log.select()
-        .where(event_log.c.order_id == order_id)
-        .order_by(event_log.c.timestamp, event_log.c.service, event_log.c.position)
-    )
-    return [dict(row) for row in connection.execute(statement).mappings()]
+    """Every service's events about one order, in causal order (see ``causal_order``)."""
+    statement = event_log.select().where(event_log.c.order_id == order_id)
+    return causal_order([dict(row) for row in connection.execute(statement).mappings()])
+
+
+def causal_order(events: list[Row]) -> list[Row]:
+    """Cause before effect, whatever the clocks of the processes that saved them say: an event comes after the
+    event or command its service was handling (``causation_id``) and after what its own service's log holds
+    before it; among the events whose causes are all listed, the earliest timestamp goes first."""
+    key = {id(event): (event["timestamp"], event["service"], event["position"], n) for n, event in enumerate(events)}
+    by_message = {event["message_id"]: event for event in events}
+    for event in events:  # a command is the payload of the CommandDispatched event that sent it
+        if event["event_type"] == COMMAND_DISPATCHED:
+            by_message.setdefault(str(event["payload"].get("message_id")), event)
+    after: dict[int, list[Row]] = {id(event): [] for event in events}
+    waiting_for = dict.fromkeys(after, 0)
+
+    def precedes(cause: Row | None, effect: Row) -> None:
+        if cause is not None and cause is not effect:
+            after[id(cause)].append(effect)
+            waiting_for[id(effect)] += 1
+
+    by_log: dict[str, list[Row]] = {}
+    for event in events:
+        precedes(by_message.get(event["causation_id"] or ""), event)
+        by_log.setdefault(event["service"], []).append(event)
+    for log in by_log.values():
+        log.sort(key=lambda event: event["position"])
+        for earlier, later in itertools.pairwise(log):
+            precedes(earlier, later)
+    ready = [(key[id(event)], event) for event in events if not waiting_for[id(event)]]
+    heapq.heapify(ready)
+    ordered: list[Row] = []
+    while ready:
+        _, event = heapq.heappop(ready)
+        ordered.append(event)
+        for effect in after[id(event)]:
+            waiting_for[id(effect)] -= 1
+            if not waiting_for[id(effect)]:
+                heapq.heappush(ready, (key[id(effect)], effect))
+    placed = {id(event) for event in ordered}  # only a corrupt log could leave a cycle: keep its events anyway
+    return ordered + sorted((e for e in events if id(e) not in placed), key=lambda e: key[id(e)])

@@ -155,6 +155,8 @@ event_log = Table(
     Column("version", Integer),
     Column("order_id", String(64), index=True),
     Column("message_id", String(160)),
+    Column("causation_id", String(160)),
+    Column("traceparent", String(64)),
     Column("payload", JSON),
     Column("timestamp", UtcDateTime),
     UniqueConstraint("service", "position"),
@@ -170,18 +172,24 @@ positions = Table(
 
 
 def drop_outdated(connection: Connection) -> bool:
-    """Drops every read model if one of them has an earlier layout (timestamps as text): True if it
-    did, and then they are all to be rebuilt from the event stores, as for a new database."""
+    """Drops every read model if one of them has an earlier layout (timestamps as text, a column missing):
+    True if it did, and then they are all to be rebuilt from the event stores, as for a new database."""
     inspector = inspect(connection)
     stored = {
         table.name: inspector.get_columns(table.name) for table in read_models() if inspector.has_table(table.name)
     }
-    outdated = any(
+    text_timestamps = any(
         isinstance(table.c[column["name"]].type, UtcDateTime) and not isinstance(column["type"], DateTime)
         for table in read_models()
         for column in stored.get(table.name, [])
         if column["name"] in table.c
     )
+    missing_columns = any(
+        set(table.c.keys()) - {column["name"] for column in stored[table.name]}
+        for table in read_models()
+        if table.name in stored
+    )
+    outdated = text_timestamps or missing_columns
     if outdated:
         metadata.drop_all(connection, tables=[table for table in read_models() if table.name in stored])
     return outdated

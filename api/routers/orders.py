@@ -160,7 +160,9 @@ async def post_cancel(order_id: OrderIdPath, caller: CallerDep, runtime: Runtime
     responses=responses(*READ_ERRORS),
 )
 def get_order_events(order_id: OrderIdPath, caller: CallerDep, connection: ReadDep) -> list[EventRecord]:
-    """The audit trail: every event of every service about this order, cause before effect."""
+    """The audit trail: every event of every service about this order, in causal order: each event after the
+    message or request that caused it (its `causationId`) and after the earlier events of its own service's log,
+    whatever the clocks of the processes that saved them say; otherwise the earliest `timestamp` first."""
     order = queries.order(connection, order_id)
     if order is None or not caller.may_see(order["customer_id"]):
         raise not_found(f"order {order_id}")

@@ -6,8 +6,10 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Mapper, Recording
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from handlers.causation import CausalMapper
 
 A = TypeVar("A", bound=Aggregate)
 P = ParamSpec("P")
@@ -30,6 +32,9 @@ class Service(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self.saved_listeners: list[SavedListener] = []
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=CausalMapper)
 
     def find(self, aggregate_id: UUID, kind: type[A], version: int | None = None) -> A | None:
         """The aggregate as it stands (or as it stood at ``version``), or None if there is no such aggregate."""

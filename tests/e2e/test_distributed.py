@@ -4,6 +4,7 @@ with SIGKILL mid-run, and the invariants in docs/architecture.md checked afterwa
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shlex
 import signal
@@ -132,6 +133,7 @@ async def distributed_system(
             "CLOUDMART_REDIS_CLAIM_IDLE_MS": "1000",
             # 13 processes share PostgreSQL's 100 connections: open them only when needed.
             "CLOUDMART_POSTGRES_CONNECTIONS": str(CONNECTIONS_PER_PROCESS),
+            "OTEL_TRACES_EXPORTER": "console",  # every process prints its spans, one JSON object per line
         }
         port = free_port()
         with processes(environment, port, tmp_path) as topology:
@@ -288,6 +290,7 @@ async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_ke
         order_ids = first + await place_orders(http, ORDERS - len(first), first=len(first))
 
         await every_saga_over(http, order_ids, timeout=240)
+        trails = [(await http.get(f"/orders/{order_id}/events")).json() for order_id in order_ids[-2:]]  # both modes
         await cloudmart_check_passes(environment)
         health = subprocess.run(
             [sys.executable, "-m", "api.cli", "worker-health"],
@@ -311,3 +314,25 @@ async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_ke
     assert max(connections) <= processes * CONNECTIONS_PER_PROCESS < CONNECTION_LIMIT
     print("resident memory (MB):", {name: round(kb / 1024) for name, kb in memory.items()})
     assert all(kb < MEMORY_LIMIT_KB for kb in memory.values()), memory
+    for trail in trails:
+        assert_one_trace_across_processes(trail, printed_spans(tmp_path))
+
+
+def printed_spans(log_dir: Path) -> list[dict[str, Any]]:
+    """The spans every process printed (flushed when it stopped)."""
+    lines = (line for log in log_dir.glob("*.log") for line in log.read_text(errors="replace").splitlines())
+    return [json.loads(line) for line in lines if line.startswith('{"name"')]
+
+
+def assert_one_trace_across_processes(trail: list[dict[str, Any]], spans: list[dict[str, Any]]) -> None:
+    """Every event of the saga carries one trace id, and the spans of that trace, printed by several processes,
+    cover every service that handled one of its messages."""
+    trace_ids = {event["traceId"] for event in trail}
+    assert len(trace_ids) == 1 and None not in trace_ids, trace_ids
+    trace_id = f"0x{trace_ids.pop()}"
+    in_trace = [span for span in spans if span["context"]["trace_id"] == trace_id]
+    handled_by = {span["attributes"].get("cloudmart.service") for span in in_trace}
+    acted = {event["service"] for event in trail[1:]}
+    assert acted <= handled_by, (acted, handled_by)
+    processes = {span["resource"]["attributes"]["service.name"] for span in in_trace}
+    assert {"cloudmart-api", *(f"cloudmart-{service}" for service in acted)} <= processes, processes

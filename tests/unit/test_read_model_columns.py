@@ -1,5 +1,5 @@
 """Read-model moments are timestamps: written in UTC whatever zone they come in, read back aware in UTC, compared
-as moments; an earlier layout with text timestamps is dropped, to be filled again from the event stores."""
+as moments; an earlier layout (text timestamps, a missing column) is dropped, to be filled from the event stores."""
 
 from __future__ import annotations
 
@@ -54,3 +54,16 @@ def test_read_models_of_this_layout_are_kept() -> None:
 
     assert not dropped
     assert set(inspect(engine).get_table_names()) == {table.name for table in (*read_models(), positions)}
+
+
+def test_read_models_missing_a_column_are_dropped() -> None:
+    engine = create_engine("sqlite://")
+    for table in (*read_models(), positions):
+        table.create(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE event_log DROP COLUMN causation_id")  # as before causes were kept
+
+        dropped = drop_outdated(connection)
+
+    assert dropped
+    assert set(inspect(engine).get_table_names()) == {"positions"}

@@ -5,6 +5,7 @@ read models hold."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.unit.projections.folding import AT, folded, record, records_of
 
 ORDER = CreateOrder("order-1", "customer-001", "book-123", 2, 3500, 7000, "credit_card", "Tokyo")
 TIMING = Timing(step_timeout=timedelta(seconds=5), retry_backoff=timedelta(seconds=1))
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 @pytest.fixture
@@ -34,10 +36,11 @@ def connection() -> Iterator[Connection]:
 
 def test_the_event_index_keeps_every_event_with_its_place_and_a_json_ready_payload(connection: Connection) -> None:
     deadline = AT + timedelta(seconds=5)
+    dispatched = record(
+        "CommandDispatched", {"order_id": "order-1", "deadline": deadline}, "orchestrator", aggregate_id="saga-1"
+    )
     logged = [
-        record(
-            "CommandDispatched", {"order_id": "order-1", "deadline": deadline}, "orchestrator", aggregate_id="saga-1"
-        ),
+        replace(dispatched, causation_id="orders:7", traceparent=TRACEPARENT),
         record("BookCatalogued", {"book_id": "book-123", "stock": 5}, "inventory", aggregate_id="book-1"),
     ]
 
@@ -54,6 +57,8 @@ def test_the_event_index_keeps_every_event_with_its_place_and_a_json_ready_paylo
             "version": 0,
             "order_id": "order-1",
             "message_id": logged[0].message_id,
+            "causation_id": "orders:7",
+            "traceparent": TRACEPARENT,
             "payload": {"order_id": "order-1", "deadline": "2026-01-05T09:00:05.000000Z"},
             "timestamp": AT,
         },
@@ -65,6 +70,8 @@ def test_the_event_index_keeps_every_event_with_its_place_and_a_json_ready_paylo
             "version": 0,
             "order_id": None,
             "message_id": logged[1].message_id,
+            "causation_id": None,
+            "traceparent": None,
             "payload": {"book_id": "book-123", "stock": 5},
             "timestamp": AT,
         },
