@@ -180,7 +180,7 @@ class RequestCause:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         sent = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
-        request_id = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex  # an unusable id is replaced
+        request_id = sent if REQUEST_ID.fullmatch(sent) else str(uuid.uuid4())  # an unusable id is replaced
 
         async def with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -40,7 +40,7 @@ from infra.seed import seed
 from infra.settings import DEV_ADMIN_TOKEN, Settings
 from infra.supervision import through_outages
 from infra.topology import ROLES, Wiring, loops
-from infra.tracing import configure_tracing
+from infra.tracing import configure_tracing, note_saved_events
 from projections.catalog import PROJECTIONS
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def bootstrap(
         services = build_services(settings, faults, clock, idempotency_keys=DatabaseIdempotencyKeys(engine))
         if settings.seed_data:
             seed(services)
+    note_saved_events(services.by_name().values())
     doorbell = Doorbell()
     if not settings.is_postgres:  # on PostgreSQL every process hears every save (LogNotifications)
         for app in services.by_name().values():

@@ -11,9 +11,11 @@ is configured only by the standard ``OTEL_*`` variables (``OTEL_TRACES_EXPORTER`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from uuid import UUID
 
+from eventsourcing.persistence import Recording
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -26,6 +28,7 @@ from opentelemetry.util.types import AttributeValue
 from domain.saga import COMPENSATIONS
 from handlers.causation import Cause, handling
 from handlers.messages import Message
+from handlers.services.base import Service
 
 TRACER = "cloudmart"
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -111,3 +114,27 @@ def continuing(traceparent: str | None, name: str, cause: Cause) -> Iterator[Spa
             Cause(cause.causation_id, cause.correlation_id, cause.service, cause.saga_mode, current_traceparent())
         ):
             yield span
+
+
+_SHOWN = ("state", "step", "reason", "attempt")  # what a span event repeats of a saved event, where it has them
+
+
+def note_saved_events(services: Iterable[Service]) -> None:
+    """Every event a service saves becomes an event of the span that saved it: a trace then shows what each
+    handler decided (a compensation, a timeout, a state change), not only that it ran."""
+
+    def noted(service: str, recordings: list[Recording[UUID]]) -> None:
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        for recording in recordings:
+            event = recording.domain_event
+            shown = {
+                f"cloudmart.{name}": value
+                for name in _SHOWN
+                if isinstance(value := getattr(event, name, None), str | int)
+            }
+            span.add_event(f"{service} saved {type(event).__name__}", shown)
+
+    for service in services:
+        service.saved_listeners.append(noted)
