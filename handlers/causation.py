@@ -12,7 +12,7 @@ import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -48,6 +48,17 @@ def handling(cause: Cause) -> Iterator[Cause]:
         yield cause
     finally:
         _current.reset(token)
+
+
+@contextmanager
+def concerning(order_id: str, saga_mode: str | None = None) -> Iterator[None]:
+    """The work in progress, now known to concern ``order_id`` (a request learns its order as it handles it)."""
+    cause = current_cause()
+    if cause is None:
+        yield
+        return
+    with handling(replace(cause, correlation_id=order_id, saga_mode=saga_mode or cause.saga_mode)):
+        yield
 
 
 CAUSE = "__cause__"

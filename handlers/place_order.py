@@ -9,6 +9,7 @@ from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from domain.commands import CreateOrder
 from domain.common import ConflictError, InvalidRequestError, SagaMode
+from handlers.causation import concerning
 from handlers.ports import KeyClaim
 from handlers.services import Services
 
@@ -84,8 +85,9 @@ def _order_id_for(idempotency_key: str | None) -> str:
 
 def _start(services: Services, order: CreateOrder, saga_mode: str) -> Accepted:
     """Starts the order's saga; if it was started already, the answer names no position to wait for."""
-    if saga_mode == SagaMode.ORCHESTRATION:
-        source, position = "orchestrator", services.orchestrator.start(order)
-    else:
-        source, position = "orders", services.orders.create(order, saga_mode)
+    with concerning(order.order_id, saga_mode):
+        if saga_mode == SagaMode.ORCHESTRATION:
+            source, position = "orchestrator", services.orchestrator.start(order)
+        else:
+            source, position = "orders", services.orders.create(order, saga_mode)
     return Accepted(order.order_id, saga_mode, source if position else "", position)
