@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter
 from api.documentation import install_documentation
 from api.edge import LastResort, RequestCause, RequestGuard, SecurityHeaders
 from api.errors import install_error_handlers, responses
+from api.explorer import install_explorer
 from api.routers import catalog, events, interventions, operations, orders, supplies
 from api.waiting import SagaEnds
 from infra.bootstrap import Runtime, bootstrap
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
     app.include_router(interventions.router)
     app.include_router(supplies.router)
     install_documentation(app)
+    install_explorer(app)
     app.add_middleware(RequestCause)
     app.add_middleware(RequestGuard, max_body_bytes=configured.max_body_bytes)
     app.add_middleware(LastResort)

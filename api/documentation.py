@@ -10,22 +10,18 @@ from importlib.resources import files
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = "/assets/docs"
 
 
 def install_documentation(app: FastAPI) -> None:
-    """Mount the bundles and add ``/docs``, ``/redoc`` and ``/`` (which leads to ``/docs``); the app is built
-    with ``docs_url=None, redoc_url=None`` so FastAPI's CDN pages are not there too."""
+    """Mount the bundles and add ``/docs`` and ``/redoc``; the app is built with ``docs_url=None,
+    redoc_url=None`` so FastAPI's CDN pages are not there too."""
     bundles = files("fastapi_offline") / "static"
     app.mount(ASSETS, StaticFiles(directory=str(bundles)), name="documentation-assets")
     oauth2_redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/docs", status_code=307)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui(request: Request) -> HTMLResponse:

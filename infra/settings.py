@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="how long a relay's lease lasts: a standby replica takes over at most this late"
     )
     seed_data: bool = True
+    trace_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]*\{traceId\}[^\s]*$",
+        description="where the Saga Explorer links a trace, e.g. http://localhost:16686/trace/{traceId} (Jaeger)",
+    )
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger request bodies are refused with 413"
     )

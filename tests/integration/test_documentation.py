@@ -1,5 +1,5 @@
 """The interactive documentation works offline: ``/docs`` and ``/redoc`` load every script and stylesheet from
-the API itself, those answer with the right content types, and ``/`` leads to ``/docs``."""
+the API itself, those answer with the right content types, and the Saga Explorer at ``/`` links to ``/docs``."""
 
 from __future__ import annotations
 
@@ -74,8 +74,8 @@ async def test_the_documentation_pages_may_load_nothing_from_another_site(
     assert re.findall(r'(?:src|href)="(https?:)?//', response.text) == []
 
 
-async def test_the_root_leads_to_the_documentation(anonymous: httpx.AsyncClient) -> None:
+async def test_the_root_is_the_saga_explorer_which_links_the_documentation(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.get("/")
 
-    assert response.status_code == 307
-    assert response.headers["location"] == "/docs"
+    assert response.status_code == 200
+    assert 'href="/docs"' in response.text
