@@ -6,12 +6,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from api.documentation import install_documentation
 from api.edge import LastResort, RequestCause, RequestGuard, SecurityHeaders
 from api.errors import install_error_handlers, responses
-from api.routers import catalog, events, interventions, operations, orders, sagas, supplies
+from api.routers import catalog, events, interventions, operations, orders, sagas, scenarios, supplies
+from api.scenario_runs import ScenarioRuns
 from api.waiting import SagaEnds
 from infra.bootstrap import Runtime, bootstrap
 from infra.credentials import CredentialStore
@@ -30,14 +30,14 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
         app.state.runtime = runtime
         app.state.credentials = open_credentials(runtime)
         app.state.saga_ends = SagaEnds(runtime)
-        app.state.metrics.register(runtime.metrics.registry)  # one /metrics: the HTTP edge's and the runtime's
+        app.state.scenario_runs = ScenarioRuns()
         await runtime.start()
         try:
             yield
         finally:
+            await app.state.scenario_runs.close()
             await app.state.saga_ends.close()
             await runtime.stop()
-            app.state.metrics.unregister(runtime.metrics.registry)
 
     app = FastAPI(
         title="CloudMart Sagas",
@@ -58,11 +58,11 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
     app.include_router(interventions.router)
     app.include_router(supplies.router)
     app.include_router(sagas.router)
+    app.include_router(scenarios.router)
     install_documentation(app)
     app.add_middleware(RequestCause)
     app.add_middleware(RequestGuard, max_body_bytes=configured.max_body_bytes)
     app.add_middleware(LastResort)
-    Instrumentator(registry=app.state.metrics, excluded_handlers=["/metrics"]).instrument(app)  # sees refusals too
     app.add_middleware(SecurityHeaders)  # every answer carries them, a refusal or a 500 too
     # outside them all: a request's server span is current for everything the request does
     FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
