@@ -11,7 +11,8 @@ from api.documentation import install_documentation
 from api.edge import LastResort, RequestCause, RequestGuard, SecurityHeaders
 from api.errors import install_error_handlers, responses
 from api.explorer import install_explorer
-from api.routers import catalog, events, interventions, operations, orders, supplies
+from api.routers import catalog, events, interventions, operations, orders, sagas, scenarios, supplies
+from api.scenario_runs import ScenarioRuns
 from api.waiting import SagaEnds
 from infra.bootstrap import Runtime, bootstrap
 from infra.credentials import CredentialStore
@@ -30,10 +31,12 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
         app.state.runtime = runtime
         app.state.credentials = open_credentials(runtime)
         app.state.saga_ends = SagaEnds(runtime)
+        app.state.scenario_runs = ScenarioRuns()
         await runtime.start()
         try:
             yield
         finally:
+            await app.state.scenario_runs.close()
             await app.state.saga_ends.close()
             await runtime.stop()
 
@@ -55,6 +58,8 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
         app.include_router(router)
     app.include_router(interventions.router)
     app.include_router(supplies.router)
+    app.include_router(sagas.router)
+    app.include_router(scenarios.router)
     install_documentation(app)
     install_explorer(app)
     app.add_middleware(RequestCause)
