@@ -43,7 +43,9 @@ class Vocabulary(Schema):
     state_path: list[str] = Field(description="the orchestration states of a saga that completes, in order")
     failure_path: list[str] = Field(description="the states of a saga that compensates, in order")
     failure_events: list[str] = Field(description="replies that fail a forward step")
-    compensation_events: list[str] = Field(description="events that undo a step (or record it never needs undoing)")
+    compensated_by: dict[str, str] = Field(
+        description="each event that undoes a step (or records it never needs undoing), and that step"
+    )
     compensation_steps: list[str] = Field(description="the orchestrator's compensating steps")
     bookkeeping_events: list[str] = Field(description="events the compact view leaves out")
     statuses: list[str] = Field(description="every status a saga can show")
@@ -60,12 +62,11 @@ class ExplorerConfig(Schema):
 
 def vocabulary() -> Vocabulary:
     failures = frozenset().union(*(step.failed_by for step in FORWARD))
-    undoing = frozenset().union(*(step.done_by for step in COMPENSATIONS)) - failures
     return Vocabulary(
         state_path=[STARTED, *(step.reaches for step in FORWARD if step.reaches)],
         failure_path=[COMPENSATION_STARTED, FAILED],
         failure_events=sorted(failures),
-        compensation_events=sorted(undoing),
+        compensated_by={event: step.name for step in COMPENSATIONS for event in sorted(step.done_by - failures)},
         compensation_steps=[step.name for step in COMPENSATIONS],
         bookkeeping_events=list(BOOKKEEPING),
         statuses=[status.value for status in SagaStatus],

@@ -28,7 +28,7 @@ export function kindOf(event, vocabulary) {
     if (vocabulary.compensationSteps.includes(event.payload.step)) return "compensation";
     return event.payload.attempt > 1 ? "retry" : "command";
   }
-  if (vocabulary.compensationEvents.includes(type)) return "compensation";
+  if (type in vocabulary.compensatedBy) return "compensation";
   if (vocabulary.failureEvents.includes(type) || type === "StepFailed") return "failure";
   if (type === "StepTimedOut") return "timeout";
   if (type === "SagaStuck") return "stuck";
@@ -51,13 +51,13 @@ export function label(event, kind) {
     case "failure":
       return `✗ ${event.eventType === "StepFailed" ? `${p.step} failed` : event.eventType}`;
     case "timeout":
-      return `⏱ ${p.step} timed out (try ${p.attempt})`;
+      return `timeout: ${p.step} (try ${p.attempt})`;
     case "stuck":
-      return "⚠ parked: STUCK";
+      return "parked: STUCK";
     case "intervention":
-      return `✋ operator: ${p.action}`;
+      return `operator: ${p.action}`;
     case "duplicate":
-      return `⧉ duplicate: answered again`;
+      return "duplicate: answered again";
     case "state":
       return `→ ${p.state}`;
     default:
@@ -65,12 +65,13 @@ export function label(event, kind) {
   }
 }
 
-/** The compensations in the order they ran: the orchestrator's commands, or in a choreography the events. */
-export function compensations(saga, events, vocabulary) {
+/** The compensating steps that ran, as GET /sagas counts them: in the order the orchestrator sent them, or in a
+ * choreography in the order the services recorded them (nobody orders them there). */
+export function compensations(saga, vocabulary) {
   if (saga.sagaType === "orchestration") {
-    return saga.steps.filter((step) => step.kind === "compensation").map((step) => step.command);
+    return saga.steps.filter((step) => step.kind === "compensation").map((step) => step.step);
   }
-  return events.filter((event) => kindOf(event, vocabulary) === "compensation").map((event) => event.eventType);
+  return [...new Set(saga.steps.map((step) => vocabulary.compensatedBy[step.event]).filter(Boolean))];
 }
 
 /** The lanes of the saga's style, and the SVG drawing its events (all of them, or without the bookkeeping). */
@@ -98,7 +99,9 @@ export function drawSaga(saga, events, vocabulary, { compact = true, onOpen } = 
   for (const event of shown) {
     const kind = kinds.get(event);
     const number = kind === "compensation" && numbered(event) ? ++undo : null;
-    svg.append(node(event, kind, placed.at.get(event), placed.start, number, onOpen));
+    const at = placed.at.get(event);
+    svg.append(s("text", { x: 6, y: at.y + 4, class: "offset", "aria-hidden": "true" }, `+${duration(Date.parse(event.timestamp) - placed.start)}`));
+    svg.append(node(event, kind, at, placed.start, number, onOpen));
   }
   return svg;
 }
@@ -183,6 +186,12 @@ function curve(from, to) {
   return `M${from.x + 7 * direction},${from.y} L${to.x - 8 * direction},${to.y}`;
 }
 
+/** The shape of a kind of event, alone: the legend's key. */
+export function glyph(kind) {
+  return s("svg", { class: "saga-diagram glyph", width: 18, height: 18, viewBox: "0 0 18 18", "aria-hidden": "true" },
+    s("g", { class: `event kind-${kind}` }, shape(kind, 9, 9)));
+}
+
 function shape(kind, x, y) {
   const points = (list) => list.map(([dx, dy]) => `${x + dx},${y + dy}`).join(" ");
   switch (kind) {
@@ -231,7 +240,6 @@ function node(event, kind, { x, y }, start, undo, onOpen) {
       },
     },
     s("title", {}, `${event.messageId}: ${text}${event.causationId ? `, caused by ${event.causationId}` : ""}`),
-    s("text", { x: 6, y: y + 4, class: "offset" }, `+${duration(offset)}`),
     s("rect", { x: x - 10, y: y - 11, width: LANE - 14, height: 22, class: "hit" }),
     shape(kind, x, y),
     s("text", { x: x + 12, y: y + 4, class: "label" }, short),

@@ -2,7 +2,7 @@
 // operator's buttons; it follows the saga's events live.
 
 import { Refused, get, post, traceUrl, vocabulary } from "./api.js";
-import { compensations, drawSaga, LANES } from "./diagram.js";
+import { compensations, drawSaga, glyph, LANES } from "./diagram.js";
 import { duration, h, shortId, throttled, time } from "./dom.js";
 import { ledger } from "./ledger.js";
 import { count, outcome } from "./list.js";
@@ -83,7 +83,7 @@ export function sagaPanel(orderId, { scenario = null, heading = "h2", actions = 
 async function render({ saga, events, order }, expected, heading, state, redraw) {
   const vocab = vocabulary();
   const result = outcome(saga.status);
-  const done = compensations(saga, events, vocab);
+  const done = compensations(saga, vocab);
   const retries = saga.sagaType === "orchestration"
     ? saga.steps.reduce((sum, step) => sum + Math.max(0, step.attempts - 1), 0)
     : null;
@@ -110,7 +110,7 @@ async function render({ saga, events, order }, expected, heading, state, redraw)
         retries !== null && fact("retries", retries),
         fact("compensations", count(done)),
         trace && fact("trace", h("a", { href: trace, target: "_blank", rel: "noopener" }, "open the trace ↗"))),
-      expected && verdict(expected, saga, done)),
+      expected && verdict(expected, saga, order, done)),
     saga.sagaType === "orchestration" ? statePath(saga, vocab) : statusHistory(saga),
     h("section", { class: "undo", "aria-label": "Compensations" },
       h("h3", {}, "Compensations, in the order they ran"),
@@ -132,14 +132,17 @@ function fact(term, value) {
   return [h("dt", {}, term), h("dd", {}, value)];
 }
 
-function verdict(expected, saga, done) {
-  const statusOk = expected.sagaStatus ? expected.sagaStatus === saga.status : true;
+/** As handlers/scenarios.py judges a run: a choreography's compensations in any order, an orchestration's in this one. */
+function verdict(expected, saga, order, done) {
+  const statusOk = expected.sagaStatus === saga.status && expected.status === order.status;
   const wanted = expected.compensations || [];
-  const compensationsOk = JSON.stringify(wanted) === JSON.stringify(done);
-  const settled = FINAL.includes(saga.status);
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  const compensationsOk = saga.sagaType === "orchestration" ? same(wanted, done) : same([...wanted].sort(), [...done].sort());
+  // an orchestration is over once its finishing steps are done too; a choreography's currentStep is its latest event
+  const settled = FINAL.includes(saga.status) && !(saga.sagaType === "orchestration" && saga.currentStep);
   const ok = statusOk && compensationsOk;
   return h("p", { class: `verdict ${settled ? (ok ? "ok" : "warn") : ""}`, "data-verdict": settled ? String(ok) : "pending" },
-    `Expected (${expected.title}): ${expected.sagaStatus}`,
+    `Expected (${expected.title}): order ${expected.status}, saga ${expected.sagaStatus}`,
     wanted.length ? `, undo ${wanted.join(" → ")}` : ", nothing undone",
     settled ? (ok ? " — ✓ as expected" : " — ⚠ differs") : " — running…");
 }
@@ -169,11 +172,11 @@ function statusHistory(saga) {
 }
 
 function legend() {
-  const item = (kind, text) => h("li", { class: `kind-${kind}` }, h("span", { class: "swatch", "aria-hidden": "true" }), text);
+  const item = (kind, text) => h("li", { class: `kind-${kind}` }, glyph(kind), text);
   return h("ul", { class: "legend", "aria-label": "Legend" },
-    item("forward", "● forward step"), item("command", "● command ▸"), item("compensation", "◆ ↩ compensation (dashed)"),
-    item("failure", "■ ✗ failure"), item("retry", "◎ ↻ retry"), item("timeout", "⧗ ⏱ timeout"),
-    item("stuck", "⯃ ⚠ parked, STUCK"), item("intervention", "✶ ✋ operator"), item("duplicate", "◎ ⧉ duplicate"));
+    item("forward", "forward step"), item("command", "command sent ▸"), item("compensation", "↩ compensation (dashed arrow)"),
+    item("failure", "✗ failure"), item("retry", "↻ retry"), item("timeout", "timeout"), item("stuck", "parked: STUCK"),
+    item("intervention", "operator"), item("duplicate", "duplicate"), item("bookkeeping", "bookkeeping"));
 }
 
 function historyTable(events, started) {

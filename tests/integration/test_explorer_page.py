@@ -56,7 +56,7 @@ async def test_with_a_token_of_its_own_the_service_tells_the_page_none(anonymous
 
     assert config["adminToken"] is None  # the tests' token is not the documented one
     assert config["vocabulary"]["statePath"][0] == "STARTED"
-    assert "PaymentRefunded" in config["vocabulary"]["compensationEvents"]
+    assert config["vocabulary"]["compensatedBy"]["PaymentRefunded"] == "refund_payment"
 
 
 def test_the_development_token_is_revealed_only_on_the_embedded_default() -> None:
