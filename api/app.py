@@ -29,12 +29,14 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
         app.state.runtime = runtime
         app.state.credentials = open_credentials(runtime)
         app.state.saga_ends = SagaEnds(runtime)
+        app.state.metrics.register(runtime.metrics.registry)  # one /metrics: the HTTP edge's and the runtime's
         await runtime.start()
         try:
             yield
         finally:
             await app.state.saga_ends.close()
             await runtime.stop()
+            app.state.metrics.unregister(runtime.metrics.registry)
 
     app = FastAPI(
         title="CloudMart Sagas",
