@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from api.documentation import install_documentation
 from api.edge import LastResort, RequestCause, RequestGuard, SecurityHeaders
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
     app.add_middleware(RequestCause)
     app.add_middleware(RequestGuard, max_body_bytes=configured.max_body_bytes)
     app.add_middleware(LastResort)
+    Instrumentator(registry=app.state.metrics, excluded_handlers=["/metrics"]).instrument(app)  # sees refusals too
     app.add_middleware(SecurityHeaders)  # every answer carries them, a refusal or a 500 too
     # outside them all: a request's server span is current for everything the request does
     FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
