@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -94,7 +95,25 @@ def worker(
         raise typer.BadParameter(f"{role!r} is not one of {', '.join(sorted(ROLES))}", param_hint="ROLE")
     settings = _startable()
     reach(settings, brokers=True)
-    asyncio.run(_run(bootstrap(settings, roles=frozenset({role}))))
+    runtime = bootstrap(settings, roles=frozenset({role}))
+    stop_serving_metrics = _serve_metrics(runtime)
+    try:
+        asyncio.run(_run(runtime))
+    finally:
+        stop_serving_metrics()
+
+
+def _serve_metrics(runtime: Runtime) -> Callable[[], None]:
+    """Serves the worker's ``/metrics`` on ``CLOUDMART_METRICS_PORT``, if set; returns what stops it."""
+    port = runtime.settings.metrics_port
+    if port is None:
+        return lambda: None
+    try:
+        return runtime.metrics.serve(port)
+    except OSError as error:
+        raise CannotProceedError(
+            f"CLOUDMART_METRICS_PORT={port}: cannot listen there ({error.strerror}); set a free port, or unset it"
+        ) from None
 
 
 def _startable() -> Settings:
