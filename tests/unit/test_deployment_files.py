@@ -81,11 +81,11 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Run:
     else:
         command = [str(binary)]
 
-    def run(*args: str, without: str = "") -> subprocess.CompletedProcess[str]:
+    def run(*args: str, without: str = "", **variables: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*command, "--file", str(COMPOSE_FILE), *args],
             cwd=ROOT,
-            env={name: value for name, value in environment.items() if name != without},
+            env={name: value for name, value in {**environment, **variables}.items() if name != without},
             capture_output=True,
             text=True,
             timeout=120,
@@ -95,12 +95,18 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return run
 
 
+def resolved(compose: Run, *profiles: str, **variables: str) -> dict[str, dict[str, Any]]:
+    """The services as Compose resolves them (anchors, merges and defaults applied) with ``profiles`` on."""
+    result = compose(*(f"--profile={profile}" for profile in profiles), "config", "--format", "json", **variables)
+    assert result.returncode == 0, result.stderr
+    services: dict[str, dict[str, Any]] = json.loads(result.stdout)["services"]
+    return services
+
+
 @pytest.fixture(scope="module")
 def services(compose: Run) -> dict[str, dict[str, Any]]:
-    """The services as Compose resolves them (anchors, merges and defaults applied)."""
-    result = compose("config", "--format", "json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["services"]
+    """What `docker compose up` starts, with no profile."""
+    return resolved(compose)
 
 
 def test_compose_file_is_valid(compose: Run) -> None:
@@ -180,13 +186,23 @@ def test_workers_replace_the_images_http_healthcheck(services: dict[str, Any], n
     assert healthcheck.get("disable") or "8000" not in " ".join(healthcheck["test"])
 
 
-def test_the_api_replicas_publish_no_fixed_host_port_and_nginx_fronts_them(services: dict[str, Any]) -> None:
-    fixed = [
-        port for port in services["api"].get("ports", []) if port.get("published") and "-" not in port["published"]
-    ]
-    assert fixed == [], "replicas cannot share a fixed host port"
-    assert {"target": 80, "published": "8000"}.items() <= services["nginx"]["ports"][0].items()
-    mounted = {volume["source"]: volume["target"] for volume in services["nginx"]["volumes"]}
+def test_each_api_replica_publishes_a_host_port_of_its_own_from_8000(services: dict[str, Any]) -> None:
+    [port] = services["api"]["ports"]
+    first, last = map(int, port["published"].split("-"))
+    assert (port["target"], first) == (8000, 8000)
+    assert last - first + 1 == services["api"]["deploy"]["replicas"], "one host port per replica, no more"
+
+
+def test_a_plain_up_starts_only_what_the_system_needs(services: dict[str, Any]) -> None:
+    assert set(services) == {*BACKING_IMAGES, *APPLICATION}
+
+
+def test_nginx_fronts_the_api_replicas_under_its_own_profile(compose: Run) -> None:
+    nginx = resolved(compose, "nginx")["nginx"]
+
+    assert nginx["profiles"] == ["nginx"]
+    assert {"target": 80, "published": "8080"}.items() <= nginx["ports"][0].items()
+    mounted = {volume["source"]: volume["target"] for volume in nginx["volumes"]}
     assert mounted[str(NGINX_CONF)] == "/etc/nginx/conf.d/default.conf"
     assert "http://api:8000" in NGINX_CONF.read_text(encoding="utf-8")
 
