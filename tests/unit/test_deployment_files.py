@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+import yaml
 from sqlalchemy.pool import QueuePool
 
 from infra.bootstrap import SERVICE_NAMES
@@ -30,12 +31,17 @@ ADMIN_TOKEN = "an-operators-secret-token"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+PROMETHEUS_CONF = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+GRAFANA = ROOT / "deploy" / "grafana"
 
 BACKING_IMAGES = {"postgres": "postgres:15", "redis": "redis:7", "rabbitmq": "rabbitmq:3.12-management"}
 SERVICE_WORKERS = ("orders", "inventory", "payments", "shipping", "orchestrator")
 LONG_RUNNING = ("api", *SERVICE_WORKERS, "projector")
 APPLICATION = (*LONG_RUNNING, "migrate")
+WORKERS = (*SERVICE_WORKERS, "projector")
 REPLICAS = {"api": 2, **dict.fromkeys(SERVICE_WORKERS, 2), "projector": 1, "migrate": 1}
+OBSERVABILITY = ("prometheus", "grafana", "jaeger")
+WORKER_METRICS_PORT = 9100
 MEMORY_LIMIT = 512 * 1024 * 1024
 POSTGRES_DEFAULT_MAX_CONNECTIONS = 100
 POSTGRES_RESERVED_CONNECTIONS = 3  # superuser_reserved_connections
@@ -107,6 +113,12 @@ def resolved(compose: Run, *profiles: str, **variables: str) -> dict[str, dict[s
 def services(compose: Run) -> dict[str, dict[str, Any]]:
     """What `docker compose up` starts, with no profile."""
     return resolved(compose)
+
+
+@pytest.fixture(scope="module")
+def observed(compose: Run) -> dict[str, dict[str, Any]]:
+    """What `docker compose --profile observability up` starts."""
+    return resolved(compose, "observability")
 
 
 def test_compose_file_is_valid(compose: Run) -> None:
@@ -205,6 +217,66 @@ def test_nginx_fronts_the_api_replicas_under_its_own_profile(compose: Run) -> No
     mounted = {volume["source"]: volume["target"] for volume in nginx["volumes"]}
     assert mounted[str(NGINX_CONF)] == "/etc/nginx/conf.d/default.conf"
     assert "http://api:8000" in NGINX_CONF.read_text(encoding="utf-8")
+
+
+def test_the_observability_profile_adds_prometheus_grafana_and_jaeger_on_pinned_images(
+    observed: dict[str, Any],
+) -> None:
+    assert set(observed) == {*BACKING_IMAGES, *APPLICATION, *OBSERVABILITY}
+    for name in OBSERVABILITY:
+        assert observed[name]["profiles"] == ["observability"], name
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", observed[name]["image"]), observed[name]["image"]
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    return {volume["target"]: volume["source"] for volume in service["volumes"]}
+
+
+def test_prometheus_runs_on_the_scrape_configuration_of_the_repository(observed: dict[str, Any]) -> None:
+    assert mounts(observed["prometheus"])["/etc/prometheus/prometheus.yml"] == str(PROMETHEUS_CONF)
+    assert "--config.file=/etc/prometheus/prometheus.yml" in observed["prometheus"]["command"]
+
+
+def scraped(job: dict[str, Any]) -> set[tuple[str, int]]:
+    return {(name, config["port"]) for config in job["dns_sd_configs"] for name in config["names"]}
+
+
+def test_prometheus_scrapes_every_replica_of_the_api_and_of_every_worker() -> None:
+    jobs = yaml.safe_load(PROMETHEUS_CONF.read_text(encoding="utf-8"))["scrape_configs"]
+
+    targets = set().union(*map(scraped, jobs))
+
+    assert targets == {("api", 8000), *((worker, WORKER_METRICS_PORT) for worker in WORKERS)}
+    assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in jobs)
+
+
+def test_grafana_is_provisioned_with_prometheus_jaeger_and_the_dashboards_of_the_repository(
+    observed: dict[str, Any],
+) -> None:
+    mounted = mounts(observed["grafana"])
+    assert mounted["/etc/grafana/provisioning"] == str(GRAFANA / "provisioning")
+    assert mounted["/var/lib/grafana/dashboards"] == str(GRAFANA / "dashboards")
+    [datasources] = [yaml.safe_load(path.read_text()) for path in (GRAFANA / "provisioning/datasources").glob("*.yml")]
+    by_uid = {source["uid"]: source for source in datasources["datasources"]}
+    assert (by_uid["prometheus"]["type"], by_uid["prometheus"]["url"]) == ("prometheus", "http://prometheus:9090")
+    assert (by_uid["jaeger"]["type"], by_uid["jaeger"]["url"]) == ("jaeger", "http://jaeger:16686")
+    [providers] = [yaml.safe_load(path.read_text()) for path in (GRAFANA / "provisioning/dashboards").glob("*.yml")]
+    assert [provider["options"]["path"] for provider in providers["providers"]] == ["/var/lib/grafana/dashboards"]
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_every_process_names_its_service_and_exports_traces_only_when_told_where(compose: Run, name: str) -> None:
+    quiet = resolved(compose)[name]["environment"]
+    told = resolved(compose, "observability", OTEL_EXPORTER_OTLP_ENDPOINT="http://jaeger:4318")[name]["environment"]
+
+    assert quiet["OTEL_SERVICE_NAME"] == told["OTEL_SERVICE_NAME"] == f"cloudmart-{name}"
+    assert quiet["OTEL_EXPORTER_OTLP_ENDPOINT"] == ""
+    assert told["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+
+
+def test_jaeger_receives_otlp_over_http_on_the_documented_port(observed: dict[str, Any]) -> None:
+    published = {port["target"] for port in observed["jaeger"]["ports"]}
+    assert {4318, 16686} <= published
 
 
 def settings_of(service: dict[str, Any]) -> Settings:
