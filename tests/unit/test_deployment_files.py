@@ -250,6 +250,11 @@ def test_prometheus_scrapes_every_replica_of_the_api_and_of_every_worker() -> No
     assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in jobs)
 
 
+@pytest.mark.parametrize("name", WORKERS)
+def test_every_worker_serves_its_metrics_on_the_port_prometheus_scrapes(services: dict[str, Any], name: str) -> None:
+    assert services[name]["environment"]["CLOUDMART_METRICS_PORT"] == str(WORKER_METRICS_PORT)
+
+
 def test_grafana_is_provisioned_with_prometheus_jaeger_and_the_dashboards_of_the_repository(
     observed: dict[str, Any],
 ) -> None:
