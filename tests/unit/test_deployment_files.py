@@ -269,6 +269,29 @@ def test_grafana_is_provisioned_with_prometheus_jaeger_and_the_dashboards_of_the
     assert [provider["options"]["path"] for provider in providers["providers"]] == ["/var/lib/grafana/dashboards"]
 
 
+def provisioned_datasources() -> set[str]:
+    files = (GRAFANA / "provisioning" / "datasources").glob("*.yml")
+    return {source["uid"] for path in files for source in yaml.safe_load(path.read_text())["datasources"]}
+
+
+def datasource_uids(node: Any) -> set[str]:
+    """Every data source a dashboard's JSON names by uid, at any depth (panels, targets, variables)."""
+    if isinstance(node, list):
+        return set().union(*map(datasource_uids, node))
+    if not isinstance(node, dict):
+        return set()
+    source = node.get("datasource")
+    named = {source["uid"]} if isinstance(source, dict) and "uid" in source else set()
+    return named.union(*map(datasource_uids, node.values()))
+
+
+@pytest.mark.parametrize("dashboard", sorted((GRAFANA / "dashboards").glob("*.json")), ids=lambda path: path.name)
+def test_every_dashboard_reads_a_provisioned_data_source(dashboard: Path) -> None:
+    named = datasource_uids(json.loads(dashboard.read_text(encoding="utf-8")))
+    built_in = {"grafana", "-- Grafana --"}
+    assert {uid for uid in named if not uid.startswith("$")} - built_in <= provisioned_datasources()
+
+
 @pytest.mark.parametrize("name", LONG_RUNNING)
 def test_every_process_names_its_service_and_exports_traces_only_when_told_where(compose: Run, name: str) -> None:
     quiet = resolved(compose)[name]["environment"]
