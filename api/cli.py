@@ -25,9 +25,10 @@ from rich.progress import MofNCompleteColumn, Progress, TextColumn
 from api.app import create_app
 from api.preflight import USAGE, CannotProceedError, explain, listening_socket, reach, settings_from_environment
 from api.schemas import ProjectionName, ServiceName
-from infra import audit
+from infra import audit, logs
 from infra.bootstrap import ROLES, Runtime, bootstrap
 from infra.credentials import set_customer_password
+from infra.logs import LogFormat
 from infra.maintenance import check_consistency, open_services, replay_read_models, upgrade_database
 from infra.settings import Settings
 
@@ -45,10 +46,13 @@ GIL_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="log every saga step")) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log every saga step"),
+    log_format: LogFormat = typer.Option(
+        LogFormat.text, envvar="CLOUDMART_LOG_FORMAT", help="text, or json: one object per line for a log collector"
+    ),
+) -> None:
+    logs.configure(verbose, log_format)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
 
 
@@ -78,7 +82,9 @@ def api(
 def _serve(application: FastAPI, listener: socket.socket, settings: Settings, access_log: bool) -> None:
     """Serves on a socket already bound, once every server the settings name has answered."""
     reach(settings, brokers=True)
-    server = uvicorn.Server(uvicorn.Config(application, log_level="info", access_log=access_log))
+    # log_config=None: uvicorn's lines go through this process's handler, in its format, instead of its own
+    config = uvicorn.Config(application, log_config=None, log_level="info", access_log=access_log)
+    server = uvicorn.Server(config)
     host, port = listener.getsockname()[:2]
     logging.getLogger("uvicorn.error").info("serving on http://%s:%d (Ctrl+C to stop)", host, port)
     server.run(sockets=[listener])

@@ -92,11 +92,11 @@ class Undelivered:
 
     @property
     def saga_mode(self) -> str | None:
-        """The style of the saga this message is part of: a command is the orchestrator's."""
+        """The style of the saga this message is part of (none for the projector's)."""
         message = self.message
         if message is None or self.consumer.startswith(f"{PROJECTOR}:"):
             return None
-        return SagaMode.ORCHESTRATION.value if message.target else message.saga_mode
+        return message.saga_mode
 
     @property
     def order_id(self) -> str | None:
