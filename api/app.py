@@ -11,7 +11,8 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from api.documentation import install_documentation
 from api.edge import LastResort, RequestCause, RequestGuard, SecurityHeaders
 from api.errors import install_error_handlers, responses
-from api.routers import catalog, events, interventions, operations, orders, supplies
+from api.routers import catalog, events, interventions, operations, orders, sagas, scenarios, supplies
+from api.scenario_runs import ScenarioRuns
 from api.waiting import SagaEnds
 from infra.bootstrap import Runtime, bootstrap
 from infra.credentials import CredentialStore
@@ -31,10 +32,12 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
         app.state.credentials = open_credentials(runtime)
         app.state.saga_ends = SagaEnds(runtime)
         app.state.metrics.register(runtime.metrics.registry)  # one /metrics: the HTTP edge's and the runtime's
+        app.state.scenario_runs = ScenarioRuns()
         await runtime.start()
         try:
             yield
         finally:
+            await app.state.scenario_runs.close()
             await app.state.saga_ends.close()
             await runtime.stop()
             app.state.metrics.unregister(runtime.metrics.registry)
@@ -57,6 +60,8 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
         app.include_router(router)
     app.include_router(interventions.router)
     app.include_router(supplies.router)
+    app.include_router(sagas.router)
+    app.include_router(scenarios.router)
     install_documentation(app)
     app.add_middleware(RequestCause)
     app.add_middleware(RequestGuard, max_body_bytes=configured.max_body_bytes)

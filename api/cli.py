@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TextColumn
 
 from api.app import create_app
+from api.demo import Result, embedded, remote, run_demo
 from api.preflight import USAGE, CannotProceedError, explain, listening_socket, reach, settings_from_environment
 from api.schemas import ProjectionName, ServiceName
 from infra import audit, logs
@@ -30,7 +31,7 @@ from infra.bootstrap import ROLES, Runtime, bootstrap
 from infra.credentials import set_customer_password
 from infra.logs import LogFormat
 from infra.maintenance import check_consistency, open_services, replay_read_models, upgrade_database
-from infra.settings import Settings
+from infra.settings import DEV_ADMIN_TOKEN, Settings
 
 PORT = typer.Option(8000, min=1, max=65535, help="port to listen on")
 
@@ -229,6 +230,38 @@ def dump(
         )
         count = audit.write(selected, sys.stdout, file_format.value)
     typer.echo(f"{count} events", err=True)
+
+
+class DemoModes(StrEnum):
+    CHOREOGRAPHY = "choreography"
+    ORCHESTRATION = "orchestration"
+    BOTH = "both"
+
+
+@app.command()
+def demo(
+    url: str | None = typer.Option(None, help="a running CloudMart to drive; by default the demo runs its own"),
+    token: str | None = typer.Option(
+        None, envvar="CLOUDMART_ADMIN_TOKEN", help="the admin token of --url (default: CLOUDMART_ADMIN_TOKEN)"
+    ),
+    scenario: list[str] = typer.Option([], "--scenario", help="a scenario to run (repeat it); all by default"),
+    mode: DemoModes = typer.Option(DemoModes.BOTH, help="the saga style to run them in"),
+) -> None:
+    """Runs the scenarios in each saga style, prints each saga as a timeline, then expected against actual
+    outcomes; exit code 1 if any differs."""
+    if not logging.getLogger().isEnabledFor(logging.INFO):  # the faults the scenarios inject would be warned of
+        logging.getLogger().setLevel(logging.ERROR)
+    modes = ["choreography", "orchestration"] if mode == DemoModes.BOTH else [mode.value]
+    console = Console()
+
+    async def run() -> list[Result]:
+        client = remote(url, token or DEV_ADMIN_TOKEN) if url else embedded()
+        async with client as http:
+            return await run_demo(http, scenario, modes, console)
+
+    results = asyncio.run(run())
+    if any(result.differences for result in results):
+        raise typer.Exit(1)
 
 
 @app.command("customer-password")

@@ -271,6 +271,31 @@ class Saga(Schema):
     updated_at: Timestamp
 
 
+class SagaSummary(Schema):
+    """A saga as a list shows it (``GET /sagas``); ``GET /sagas/{orderId}`` has the rest."""
+
+    order_id: str
+    saga_type: SagaMode
+    status: SagaStatus
+    current_step: str | None
+    reason: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    duration_ms: int | None = Field(description="from its start to the end of its last step; null while it runs")
+    retries: int = Field(description="orchestration steps sent again (a choreography's services retry inside a step)")
+    compensations: list[str] = Field(
+        description="the compensations that ran (`cancel_shipment`, `refund_payment`, `release_stock`, "
+        "`cancel_order`): in orchestration in the order they were sent, in choreography in time order"
+    )
+
+
+class SagaPage(Schema):
+    items: list[SagaSummary]
+    total: int
+    limit: int
+    offset: int
+
+
 class EventRecord(Schema):
     id: int
     event_type: str

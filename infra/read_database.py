@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from infra.event_stores import IN_MEMORY, UnsupportedDatabaseError
 from infra.settings import Settings
-from projections.tables import drop_outdated, metadata, positions
+from projections.tables import drop_outdated, metadata, positions, read_models
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ def create_read_tables(engine: Engine) -> None:
             connection.execute(positions.delete().where(positions.c.consumer == PROJECTOR))
             log.warning("the read models had an earlier layout: they are rebuilt from the event stores")
     metadata.create_all(engine)
+    for index in (index for table in read_models() for index in table.indexes):  # one added since a table was made
+        index.create(engine, checkfirst=True)
     coordination.create_all(engine)
 
 

@@ -92,6 +92,32 @@ def saga_is_over(saga: Row) -> bool:
     return saga["status"] in FINAL_STATES and not (saga["saga_type"] == "orchestration" and saga["current_step"])
 
 
+def sagas_page(
+    connection: Connection,
+    customer_id: str | None,
+    saga_type: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Row], int]:
+    """Sagas of both styles, newest first; a customer's are found through their orders."""
+    where = [
+        c
+        for c in (
+            orders.c.customer_id == customer_id if customer_id else None,
+            saga_instances.c.saga_type == saga_type if saga_type else None,
+            saga_instances.c.status == status if status else None,
+        )
+        if c is not None
+    ]
+    joined = saga_instances.join(orders, orders.c.id == saga_instances.c.order_id) if customer_id else saga_instances
+    total = connection.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
+    newest_first = (saga_instances.c.created_at.desc(), saga_instances.c.order_id)
+    statement = select(saga_instances).select_from(joined).where(*where).order_by(*newest_first)
+    rows = connection.execute(statement.limit(limit).offset(offset)).mappings()
+    return [dict(row) for row in rows], total
+
+
 def due_sagas(connection: Connection, now: datetime) -> list[str]:
     """Orchestration sagas whose step in flight has timed out or whose retry is due."""
     statement = select(saga_instances.c.order_id).where(

@@ -264,3 +264,35 @@ def _touched(fold: Fold) -> Change:
 
 
 projection = Projection("sagas", (saga_instances,), {event_type: _touched(fold) for event_type, fold in FOLDS.items()})
+
+
+# What a saga list shows of each saga: the compensations that ran, the retries, how long it took.
+FORWARD_FAILURES = frozenset().union(*(step.failed_by for step in FORWARD_STEPS))
+COMPENSATING_EVENTS = {event: step.name for step in COMPENSATIONS for event in step.done_by - FORWARD_FAILURES}
+
+
+def compensations_of(saga: Row) -> list[str]:
+    """The compensations that ran: the orchestrator's compensation steps in the order it sent them; in a
+    choreography, the services' compensating events in time order (nobody orders them)."""
+    if saga["saga_type"] == SagaMode.ORCHESTRATION.value:
+        return [step["step"] for step in saga["steps"] if step["kind"] == COMPENSATION]
+    ran = (COMPENSATING_EVENTS.get(step["event"]) for step in saga["steps"])
+    return list(dict.fromkeys(name for name in ran if name))
+
+
+def retries_of(saga: Row) -> int:
+    """Orchestration steps sent again (after a timeout, or by an operator); a choreography's services retry
+    inside one step and record only its outcome."""
+    return sum(step.get("attempts", 1) - 1 for step in saga["steps"])
+
+
+def ended_at(saga: Row) -> datetime | None:
+    """When its last step ended, once it is over (an operator's later note does not count)."""
+    if saga["status"] not in (COMPLETED, FAILED) or (
+        saga["saga_type"] == SagaMode.ORCHESTRATION.value and saga["current_step"]
+    ):
+        return None
+    steps = [step for step in saga["steps"] if step.get("event") not in _MARKS]
+    moments = [step.get("endedAt") or step.get("startedAt") or step.get("at") for step in steps]
+    moments += [entry["at"] for entry in saga["history"] if entry["state"] == saga["status"]][:1]
+    return max(datetime.fromisoformat(at) for at in moments if at)

@@ -131,7 +131,7 @@ saga_instances = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("order_id", String(64), unique=True),
-    Column("saga_type", String(16)),
+    Column("saga_type", String(16), index=True),
     Column("status", String(32), index=True),
     Column("current_step", String(32)),
     Column("payload", JSON),
@@ -140,7 +140,7 @@ saga_instances = Table(
     Column("facts", JSON),
     Column("reason", Text),
     Column("due_at", UtcDateTime, index=True),
-    Column("created_at", UtcDateTime),
+    Column("created_at", UtcDateTime, index=True),  # GET /sagas lists the newest first
     Column("updated_at", UtcDateTime),
 )
 
