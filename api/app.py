@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from api.documentation import install_documentation
 from api.edge import LastResort, RequestCause, RequestGuard, SecurityHeaders
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
         app.state.runtime = runtime
         app.state.credentials = open_credentials(runtime)
         app.state.saga_ends = SagaEnds(runtime)
+        app.state.metrics.register(runtime.metrics.registry)  # one /metrics: the HTTP edge's and the runtime's
         app.state.scenario_runs = ScenarioRuns()
         await runtime.start()
         try:
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
             await app.state.scenario_runs.close()
             await app.state.saga_ends.close()
             await runtime.stop()
+            app.state.metrics.unregister(runtime.metrics.registry)
 
     app = FastAPI(
         title="CloudMart Sagas",
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None, build: Callable[[Settings], Run
     app.add_middleware(RequestCause)
     app.add_middleware(RequestGuard, max_body_bytes=configured.max_body_bytes)
     app.add_middleware(LastResort)
+    Instrumentator(registry=app.state.metrics, excluded_handlers=["/metrics"]).instrument(app)  # sees refusals too
     app.add_middleware(SecurityHeaders)  # every answer carries them, a refusal or a 500 too
     # outside them all: a request's server span is current for everything the request does
     FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -22,13 +23,15 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TextColumn
 
 from api.app import create_app
+from api.demo import Result, embedded, remote, run_demo
 from api.preflight import USAGE, CannotProceedError, explain, listening_socket, reach, settings_from_environment
 from api.schemas import ProjectionName, ServiceName
-from infra import audit
+from infra import audit, logs
 from infra.bootstrap import ROLES, Runtime, bootstrap
 from infra.credentials import set_customer_password
+from infra.logs import LogFormat
 from infra.maintenance import check_consistency, open_services, replay_read_models, upgrade_database
-from infra.settings import Settings
+from infra.settings import DEV_ADMIN_TOKEN, Settings
 
 PORT = typer.Option(8000, min=1, max=65535, help="port to listen on")
 
@@ -44,10 +47,13 @@ GIL_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="log every saga step")) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log every saga step"),
+    log_format: LogFormat = typer.Option(
+        LogFormat.text, envvar="CLOUDMART_LOG_FORMAT", help="text, or json: one object per line for a log collector"
+    ),
+) -> None:
+    logs.configure(verbose, log_format)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
 
 
@@ -77,7 +83,9 @@ def api(
 def _serve(application: FastAPI, listener: socket.socket, settings: Settings, access_log: bool) -> None:
     """Serves on a socket already bound, once every server the settings name has answered."""
     reach(settings, brokers=True)
-    server = uvicorn.Server(uvicorn.Config(application, log_level="info", access_log=access_log))
+    # log_config=None: uvicorn's lines go through this process's handler, in its format, instead of its own
+    config = uvicorn.Config(application, log_config=None, log_level="info", access_log=access_log)
+    server = uvicorn.Server(config)
     host, port = listener.getsockname()[:2]
     logging.getLogger("uvicorn.error").info("serving on http://%s:%d (Ctrl+C to stop)", host, port)
     server.run(sockets=[listener])
@@ -94,7 +102,25 @@ def worker(
         raise typer.BadParameter(f"{role!r} is not one of {', '.join(sorted(ROLES))}", param_hint="ROLE")
     settings = _startable()
     reach(settings, brokers=True)
-    asyncio.run(_run(bootstrap(settings, roles=frozenset({role}))))
+    runtime = bootstrap(settings, roles=frozenset({role}))
+    stop_serving_metrics = _serve_metrics(runtime)
+    try:
+        asyncio.run(_run(runtime))
+    finally:
+        stop_serving_metrics()
+
+
+def _serve_metrics(runtime: Runtime) -> Callable[[], None]:
+    """Serves the worker's ``/metrics`` on ``CLOUDMART_METRICS_PORT``, if set; returns what stops it."""
+    port = runtime.settings.metrics_port
+    if port is None:
+        return lambda: None
+    try:
+        return runtime.metrics.serve(port)
+    except OSError as error:
+        raise CannotProceedError(
+            f"CLOUDMART_METRICS_PORT={port}: cannot listen there ({error.strerror}); set a free port, or unset it"
+        ) from None
 
 
 def _startable() -> Settings:
@@ -204,6 +230,38 @@ def dump(
         )
         count = audit.write(selected, sys.stdout, file_format.value)
     typer.echo(f"{count} events", err=True)
+
+
+class DemoModes(StrEnum):
+    CHOREOGRAPHY = "choreography"
+    ORCHESTRATION = "orchestration"
+    BOTH = "both"
+
+
+@app.command()
+def demo(
+    url: str | None = typer.Option(None, help="a running CloudMart to drive; by default the demo runs its own"),
+    token: str | None = typer.Option(
+        None, envvar="CLOUDMART_ADMIN_TOKEN", help="the admin token of --url (default: CLOUDMART_ADMIN_TOKEN)"
+    ),
+    scenario: list[str] = typer.Option([], "--scenario", help="a scenario to run (repeat it); all by default"),
+    mode: DemoModes = typer.Option(DemoModes.BOTH, help="the saga style to run them in"),
+) -> None:
+    """Runs the scenarios in each saga style, prints each saga as a timeline, then expected against actual
+    outcomes; exit code 1 if any differs."""
+    if not logging.getLogger().isEnabledFor(logging.INFO):  # the faults the scenarios inject would be warned of
+        logging.getLogger().setLevel(logging.ERROR)
+    modes = ["choreography", "orchestration"] if mode == DemoModes.BOTH else [mode.value]
+    console = Console()
+
+    async def run() -> list[Result]:
+        client = remote(url, token or DEV_ADMIN_TOKEN) if url else embedded()
+        async with client as http:
+            return await run_demo(http, scenario, modes, console)
+
+    results = asyncio.run(run())
+    if any(result.differences for result in results):
+        raise typer.Exit(1)
 
 
 @app.command("customer-password")

@@ -188,5 +188,5 @@ class RequestCause:
             await send(message)
 
         # inside the trace's server span, so what the request saves carries the trace on
-        with handling(Cause(f"request:{request_id}", traceparent=current_traceparent())):
+        with handling(Cause(f"request:{request_id}", service="api", traceparent=current_traceparent())):
             await self.app(scope, receive, with_id)

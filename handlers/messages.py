@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.common import SagaMode
+
 
 @dataclass(frozen=True)
 class Record:
@@ -63,7 +65,8 @@ class Message:
 
     @property
     def saga_mode(self) -> str | None:
-        return self.payload.get("saga_mode")
+        """The style of the saga this message is part of: a command is the orchestrator's."""
+        return SagaMode.ORCHESTRATION.value if self.target else self.payload.get("saga_mode")
 
 
 def iso(moment: datetime) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     Retrying,
     retry_if_exception,
     retry_if_not_exception_type,
@@ -34,11 +35,16 @@ class MalformedMessageError(PermanentError, ValueError):
 @dataclass(frozen=True)
 class RetryPolicy:
     """Up to ``attempts`` tries, waiting ``backoff_seconds`` after the first failure and twice as long after
-    each next one, never longer than ``max_backoff_seconds``. A ``PermanentError`` is not tried again."""
+    each next one, never longer than ``max_backoff_seconds``. A ``PermanentError`` is not tried again.
+
+    ``on_retry`` is called before each try but the first; ``on_timeout`` with the service whose operation
+    timed out when the service retries it itself (choreography). Both count, for the metrics."""
 
     attempts: int = 3
     backoff_seconds: float = 0.2
     max_backoff_seconds: float = 30.0
+    on_retry: Callable[[], object] | None = field(default=None, compare=False, repr=False)
+    on_timeout: Callable[[str], object] | None = field(default=None, compare=False, repr=False)
 
     def wait_before(self, attempt: int) -> float:
         """How long to wait before try number ``attempt`` (the second try is the first one to wait)."""
@@ -65,7 +71,12 @@ class RetryPolicy:
             "wait": self._wait,
             "retry": retry_if_not_exception_type(PermanentError),
             "reraise": True,
+            **({"before_sleep": self._retrying} if self.on_retry else {}),
         }
+
+    def _retrying(self, _: RetryCallState) -> None:
+        if self.on_retry is not None:
+            self.on_retry()
 
     @property
     def _wait(self) -> wait_exponential:
@@ -80,8 +91,12 @@ class RetryPolicy:
         """
         orchestrated = saga_mode == SagaMode.ORCHESTRATION
 
-        def retryable(error: BaseException) -> bool:
-            return isinstance(error, ServiceFault) and not (orchestrated and error.kind == TIMEOUT)
+        def retryable(error: BaseException) -> bool:  # asked once per failed try
+            if not isinstance(error, ServiceFault):
+                return False
+            if error.kind == TIMEOUT and not orchestrated and self.on_timeout is not None:
+                self.on_timeout(error.service)
+            return not (orchestrated and error.kind == TIMEOUT)
 
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),

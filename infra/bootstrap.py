@@ -29,13 +29,16 @@ from infra.event_stores import service_env, share_one_pool
 from infra.fakes import LoggingNotifier, MockCarrier, MockPaymentGateway
 from infra.faults import DatabaseFaults
 from infra.idempotency import DatabaseIdempotencyKeys, InMemoryIdempotencyKeys, create_idempotency_table
+from infra.lag import Lags
 from infra.loops import Doorbell
+from infra.metrics import Metrics
 from infra.postgres_events import LogNotifications, create_schemas, one_at_a_time
 from infra.quarantine import Quarantine
 from infra.rabbitmq import RabbitBus
 from infra.read_database import Positions, create_read_engine, create_read_tables
 from infra.redis_streams import RedisStreams
 from infra.runtime import Runtime
+from infra.saga_metrics import SagaFacts, step_timed_out, timed
 from infra.seed import seed
 from infra.settings import DEV_ADMIN_TOKEN, Settings
 from infra.supervision import through_outages
@@ -62,12 +65,14 @@ def build_services(
     carrier: Carrier | None = None,
     notifier: Notifier | None = None,
     idempotency_keys: IdempotencyKeys | None = None,
+    metrics: Metrics | None = None,
 ) -> Services:
     timing = Timing(
         step_timeout=timedelta(seconds=settings.step_timeout_seconds),
         retry_backoff=timedelta(seconds=settings.retry_backoff_seconds),
     )
-    retry = RetryPolicy(settings.retry_attempts, settings.retry_backoff_seconds)
+    timed_out = step_timed_out(metrics) if metrics else None
+    retry = RetryPolicy(settings.retry_attempts, settings.retry_backoff_seconds, on_timeout=timed_out)
     inventory = InventoryService(faults, retry, env=service_env(settings, "inventory"))
     services = Services(
         orders=OrdersService(notifier or LoggingNotifier(), env=service_env(settings, "orders")),
@@ -80,6 +85,9 @@ def build_services(
         idempotency_keys=idempotency_keys or InMemoryIdempotencyKeys(),
     )
     share_one_pool(services.by_name().values())
+    if metrics is not None:
+        for app in services.by_name().values():
+            app.aggregate_listeners.append(SagaFacts(metrics).saved)
     return services
 
 
@@ -97,10 +105,12 @@ def bootstrap(
         log.warning("CLOUDMART_ADMIN_TOKEN is not set: admin routes accept the development token %r", DEV_ADMIN_TOKEN)
     engine = create_read_engine(settings)
     faults = DatabaseFaults(engine)
+    metrics = Metrics()
     with one_at_a_time(settings):
         create_tables(settings, engine)
         faults.create_table()
-        services = build_services(settings, faults, clock, idempotency_keys=DatabaseIdempotencyKeys(engine))
+        keys = DatabaseIdempotencyKeys(engine)
+        services = build_services(settings, faults, clock, idempotency_keys=keys, metrics=metrics)
         if settings.seed_data:
             seed(services)
     note_saved_events(services.by_name().values())
@@ -117,14 +127,19 @@ def bootstrap(
         RabbitBus(settings.rabbitmq_url, settings.namespace, settings.partitions) if settings.rabbitmq_url else None,
     )
     halted = threading.Event()
-    handlers = {group: through_outages(handler_for(group, services), halted) for group in GROUPS}
-    quarantine = Quarantine(DeadLetters(engine), services, handlers, {p.name: p for p in PROJECTIONS})
+    handlers = {
+        group: timed(group, through_outages(handler_for(group, services), halted), metrics, clock) for group in GROUPS
+    }
+    dead_letters = DeadLetters(engine, on_parked=lambda parked: metrics.parked(parked.consumer, parked.transport))
+    quarantine = Quarantine(dead_letters, services, handlers, {p.name: p for p in PROJECTIONS})
     positions = Positions(engine)
-    wiring = Wiring(settings, services, positions, doorbell, clock, brokers, quarantine)
-    kept = [placed.loop for placed in loops(wiring) if placed.role in roles - stopped]
+    wiring = Wiring(settings, services, positions, doorbell, clock, brokers, quarantine, metrics)
+    placed = [placed for placed in loops(wiring) if placed.role in roles - stopped]
+    metrics.registry.register(Lags([p.reader for p in placed if p.reader is not None]))
+    kept = [p.loop for p in placed]
     if kept and settings.is_postgres:
         kept.append(LogNotifications(settings.database_url, SERVICE_NAMES, doorbell))
-    return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers, quarantine, halted)
+    return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers, quarantine, metrics, halted)
 
 
 def _process_name(roles: frozenset[str]) -> str:

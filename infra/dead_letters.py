@@ -92,11 +92,11 @@ class Undelivered:
 
     @property
     def saga_mode(self) -> str | None:
-        """The style of the saga this message is part of: a command is the orchestrator's."""
+        """The style of the saga this message is part of (none for the projector's)."""
         message = self.message
         if message is None or self.consumer.startswith(f"{PROJECTOR}:"):
             return None
-        return SagaMode.ORCHESTRATION.value if message.target else message.saga_mode
+        return message.saga_mode
 
     @property
     def order_id(self) -> str | None:
@@ -145,9 +145,15 @@ def _text(value: object, limit: int = 500) -> str:
 class DeadLetters:
     """The ``dead_letters`` table, beside the read models."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_parked: Callable[[Undelivered], object] = lambda undelivered: None,
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self.on_parked = on_parked  # counts it, for the metrics
 
     def create_table(self) -> None:
         metadata.create_all(self.engine)
@@ -157,7 +163,9 @@ class DeadLetters:
             with self.engine.begin() as own:
                 return self.add(undelivered, own)
         statement = dead_letters.insert().values(undelivered.row(self.clock())).returning(dead_letters.c.id)
-        return int(connection.execute(statement).scalar_one())
+        dead_letter_id = int(connection.execute(statement).scalar_one())
+        self.on_parked(undelivered)
+        return dead_letter_id
 
     def get(self, dead_letter_id: int, connection: Connection | None = None) -> Row:
         if connection is None:

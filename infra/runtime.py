@@ -19,6 +19,7 @@ from infra.brokers import Brokers
 from infra.faults import DatabaseFaults
 from infra.health import readiness
 from infra.loops import Doorbell, Runnable
+from infra.metrics import Metrics
 from infra.quarantine import Quarantine
 from infra.rabbitmq import REPLIES, RabbitConsumer
 from infra.read_database import PROJECTOR, Positions, autocommit
@@ -43,6 +44,7 @@ class Runtime:
     doorbell: Doorbell
     brokers: Brokers
     quarantine: Quarantine
+    metrics: Metrics
     halted: threading.Event = field(default_factory=threading.Event)  # tells handlers waiting out an outage to stop
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     relay_lease_seconds: float = Field(
         default=10.0, gt=0, description="how long a relay's lease lasts: a standby replica takes over at most this late"
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="the port a `cloudmart worker` serves /metrics on (unset: none); the API serves its own",
+    )
     seed_data: bool = True
     trace_url: str | None = Field(
         default=None,

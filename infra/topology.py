@@ -23,6 +23,7 @@ from handlers.services import Services
 from infra.brokers import Brokers
 from infra.log_consumers import Consumer, LogReader
 from infra.loops import Doorbell, Runnable, Worker
+from infra.metrics import Metrics
 from infra.outbox_relay import Relay
 from infra.projector import Projector
 from infra.quarantine import Quarantine, StuckMarker
@@ -40,10 +41,11 @@ _MARKER_ROLES = {SagaMode.ORCHESTRATION: ORCHESTRATOR, SagaMode.CHOREOGRAPHY: "o
 
 @dataclass(frozen=True)
 class Placed:
-    """A loop, and the role whose worker runs it."""
+    """A loop, the role whose worker runs it, and the log reader whose lag it makes, if any."""
 
     role: str
     loop: Runnable
+    reader: LogReader | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,11 @@ class Wiring:
     clock: Callable[[], datetime]
     brokers: Brokers
     quarantine: Quarantine
+    metrics: Metrics
+
+    def policy(self, consumer: str) -> RetryPolicy:
+        """How ``consumer`` retries a message before parking it, each retry counted."""
+        return delivery_policy(self.settings, self.metrics.retried(consumer))
 
 
 def loops(wiring: Wiring) -> list[Placed]:
@@ -65,15 +72,18 @@ def loops(wiring: Wiring) -> list[Placed]:
         *_log_consumers(wiring),
         *_broker_consumers(wiring),
         *_relays(wiring),
-        Placed("projector", _projector(wiring)),
+        _projector(wiring),
         *_timers(wiring),
     ]
 
 
-def delivery_policy(settings: Settings) -> RetryPolicy:
+def delivery_policy(settings: Settings, on_retry: Callable[[], object] | None = None) -> RetryPolicy:
     """How every consumer retries a message before parking it."""
     return RetryPolicy(
-        settings.delivery_attempts, settings.delivery_backoff_seconds, settings.delivery_max_backoff_seconds
+        settings.delivery_attempts,
+        settings.delivery_backoff_seconds,
+        settings.delivery_max_backoff_seconds,
+        on_retry=on_retry,
     )
 
 
@@ -91,35 +101,35 @@ def _log_consumers(wiring: Wiring) -> list[Placed]:
         if group != NOTIFIER and everything_by_broker:
             continue
         accept = (lambda record: True) if group == NOTIFIER else _not_carried_by(wiring.brokers)
+        reader = LogReader(group, logs, wiring.positions)
         consumer = Consumer(
-            LogReader(group, logs, wiring.positions),
-            wiring.quarantine.handlers[group],
-            accept,
-            policy=delivery_policy(wiring.settings),
-            park=wiring.quarantine.park,
+            reader, wiring.quarantine.handlers[group], accept, policy=wiring.policy(group), park=wiring.quarantine.park
         )
         worker = Worker(
             group, consumer.step, wiring.doorbell, wiring.settings.idle_poll_seconds, [a.name for a in logs]
         )
-        placed.append(Placed("orders" if group == NOTIFIER else group, worker))
+        placed.append(Placed("orders" if group == NOTIFIER else group, worker, reader))
     return placed
 
 
 def _broker_consumers(wiring: Wiring) -> list[Placed]:
-    handlers, policy, park = wiring.quarantine.handlers, delivery_policy(wiring.settings), wiring.quarantine.park
+    handlers, policy, park = wiring.quarantine.handlers, wiring.policy, wiring.quarantine.park
     placed = []
     if redis := wiring.brokers.redis:
         claim = wiring.settings.redis_claim_idle_ms
         placed += [
-            Placed(group, RedisConsumer(redis, group, handlers[group], claim, wanted_by(group), policy, park))
+            Placed(
+                group,
+                RedisConsumer(redis, group, handlers[group], claim, wanted_by(group), policy(f"redis:{group}"), park),
+            )
             for group in SERVICE_GROUPS
         ]
     if rabbit := wiring.brokers.rabbitmq:
+        queues = [*((group, f"commands.{group}") for group in SERVICE_GROUPS), (ORCHESTRATOR, REPLIES)]
         placed += [
-            Placed(group, RabbitConsumer(rabbit, f"commands.{group}", handlers[group], policy, park))
-            for group in SERVICE_GROUPS
+            Placed(group, RabbitConsumer(rabbit, route, handlers[group], policy(f"rabbitmq:{route}"), park))
+            for group, route in queues
         ]
-        placed.append(Placed(ORCHESTRATOR, RabbitConsumer(rabbit, REPLIES, handlers[ORCHESTRATOR], policy, park)))
     return placed
 
 
@@ -133,15 +143,18 @@ def _relays(wiring: Wiring) -> list[Placed]:
     for name, app in wiring.services.by_name().items():
         reader = LogReader(f"relay:{name}", [app], wiring.positions)
         lease = Lease(engine, reader.consumer, holder, settings.relay_lease_seconds)
-        placed.append(Placed(name, Relay(reader, wiring.brokers, lease, wiring.doorbell, settings.idle_poll_seconds)))
+        relay = Relay(reader, wiring.brokers, lease, wiring.doorbell, settings.idle_poll_seconds)
+        placed.append(Placed(name, relay, reader))
     return placed
 
 
-def _projector(wiring: Wiring) -> Worker:
+def _projector(wiring: Wiring) -> Placed:
     reader = LogReader(PROJECTOR, list(wiring.services.by_name().values()), wiring.positions)
     engine = wiring.positions.engine
-    projector = Projector(reader, engine, PROJECTIONS, wiring.quarantine.store, delivery_policy(wiring.settings))
-    return Worker(PROJECTOR, projector.step, wiring.doorbell, wiring.settings.idle_poll_seconds)
+    projector = Projector(reader, engine, PROJECTIONS, wiring.quarantine.store, wiring.policy(PROJECTOR))
+    return Placed(
+        "projector", Worker(PROJECTOR, projector.step, wiring.doorbell, wiring.settings.idle_poll_seconds), reader
+    )
 
 
 def _timers(wiring: Wiring) -> list[Placed]:

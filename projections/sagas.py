@@ -267,8 +267,8 @@ projection = Projection("sagas", (saga_instances,), {event_type: _touched(fold) 
 
 
 # What a saga list shows of each saga: the compensations that ran, the retries, how long it took.
-_FORWARD_FAILURES = frozenset().union(*(step.failed_by for step in FORWARD_STEPS))
-_COMPENSATION_BY_EVENT = {event: step.name for step in COMPENSATIONS for event in step.done_by - _FORWARD_FAILURES}
+FORWARD_FAILURES = frozenset().union(*(step.failed_by for step in FORWARD_STEPS))
+COMPENSATING_EVENTS = {event: step.name for step in COMPENSATIONS for event in step.done_by - FORWARD_FAILURES}
 
 
 def compensations_of(saga: Row) -> list[str]:
@@ -276,7 +276,7 @@ def compensations_of(saga: Row) -> list[str]:
     choreography, the services' compensating events in time order (nobody orders them)."""
     if saga["saga_type"] == SagaMode.ORCHESTRATION.value:
         return [step["step"] for step in saga["steps"] if step["kind"] == COMPENSATION]
-    ran = (_COMPENSATION_BY_EVENT.get(step["event"]) for step in saga["steps"])
+    ran = (COMPENSATING_EVENTS.get(step["event"]) for step in saga["steps"])
     return list(dict.fromkeys(name for name in ran if name))
 
 

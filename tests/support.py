@@ -13,6 +13,7 @@ import httpx
 from eventsourcing.persistence import DatetimeAsISO
 from fastapi import FastAPI
 from freezegun.api import FakeDatetime
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from handlers.services import Services
@@ -99,3 +100,13 @@ def stores_frozen_datetimes(services: Services) -> None:
     """Teaches the event stores to store the datetimes freezegun makes while it stops time."""
     for service in services.by_name().values():
         service.mapper.transcoder.register(_FrozenDatetimeAsISO())
+
+
+def metric(exposition: str, name: str, **labels: str) -> float:
+    """The sum of the samples named ``name`` whose labels include ``labels``, in a Prometheus text exposition."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError, Mapper, Recording
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -16,6 +16,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 SavedListener = Callable[[str, list[Recording[UUID]]], None]
+Saveable = MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None
+AggregatesListener = Callable[[str, Sequence[Saveable], list[Recording[UUID]]], None]
 
 retry_on_conflict: Callable[[Callable[P, R]], Callable[P, R]] = retry(
     retry=retry_if_exception_type(IntegrityError),
@@ -32,6 +34,7 @@ class Service(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self.saved_listeners: list[SavedListener] = []
+        self.aggregate_listeners: list[AggregatesListener] = []
 
     def construct_mapper(self) -> Mapper[UUID]:
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=CausalMapper)
@@ -47,6 +50,14 @@ class Service(Application[UUID]):
 
     def last_position(self, recordings: list[Recording[UUID]]) -> int:
         return max((r.notification.id for r in recordings), default=0)
+
+    def save(self, *objs: Saveable, **kwargs: Any) -> list[Recording[UUID]]:
+        """Saves, then tells the ``aggregate_listeners`` what was saved along with the aggregates themselves,
+        for what an event does not say (when its aggregate began, the state it left it in)."""
+        recordings = super().save(*objs, **kwargs)
+        for listener in self.aggregate_listeners:
+            listener(self.name, objs, recordings)
+        return recordings
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         for listener in self.saved_listeners:

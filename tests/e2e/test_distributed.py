@@ -1,5 +1,6 @@
 """The distributed topology as real OS processes: two replicas of every worker, one of each killed
-with SIGKILL mid-run, and the invariants in docs/architecture.md checked afterwards."""
+with SIGKILL mid-run, and the invariants in docs/architecture.md checked afterwards. Before the
+kills, the saga metrics summed over the API and every worker match the orders placed."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from tests.infrastructure import borrowed_infrastructure
 from tests.integration.scenario import PRICES
-from tests.support import ADMIN, ADMIN_TOKEN, eventually
+from tests.support import ADMIN, ADMIN_TOKEN, eventually, metric
 
 # A topology is about fifteen processes on a machine of two cores: in a parallel run (pytest-xdist with
 # --dist loadgroup) the tests that start one run one after the other, on one worker.
@@ -68,13 +69,21 @@ class Topology:
         self.port = port
         self.log_dir = log_dir
         self.started: dict[str, list[subprocess.Popen[bytes]]] = {}
+        self.metrics_ports: dict[int, int] = {}  # each worker's pid -> the port it serves /metrics on
         self._launches = 0
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         self._launches += 1
         log = (self.log_dir / f"{name}-{self._launches}.log").open("wb")
         command = shlex.split(self.commands[name].replace("$PORT", str(self.port)))
-        return subprocess.Popen(command, cwd=ROOT, env=self.environment, stdout=log, stderr=subprocess.STDOUT)
+        metrics_port = free_port()
+        environment = (
+            self.environment if name == self.api else {**self.environment, "CLOUDMART_METRICS_PORT": str(metrics_port)}
+        )
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        if name != self.api:
+            self.metrics_ports[process.pid] = metrics_port
+        return process
 
     def kill(self, role: str, replica: int) -> None:
         """SIGKILL: no goodbye, unacknowledged work left behind."""
@@ -205,6 +214,63 @@ async def every_saga_over(http: httpx.AsyncClient, order_ids: list[str], timeout
     await eventually(all_over, timeout=timeout, interval=1)
 
 
+SCENARIOS = {  # how a saga ends: (customer, book, carrier failures injected before it)
+    "completed": ("customer-001", "book-123", 0),
+    "out_of_stock": ("customer-002", "book-456", 0),
+    "payment_declined": ("customer-003", "book-789", 0),
+    "carrier_down": ("customer-001", "book-789", 3),
+}
+
+
+async def every_scenario_counted(http: httpx.AsyncClient, topology: Topology) -> list[str]:
+    """One order per scenario in each style, one after the other; the saga metrics summed over the API and every
+    worker (each serving its own on CLOUDMART_METRICS_PORT) match them. Returns the orders."""
+    order_ids = []
+    for mode in ("choreography", "orchestration"):
+        for customer, book, carrier_failures in SCENARIOS.values():
+            if carrier_failures:
+                await inject_fault(http, "shipping", "fail", carrier_failures)
+            body = {"customerId": customer, "bookId": book, "quantity": 1, "price": PRICES[book], "sagaMode": mode}
+            order_ids.append((await sent_until_answered(http, "/orders", body)).json()["orderId"])
+            await every_saga_over(http, order_ids[-1:], timeout=60)
+
+    async def counted() -> list[str] | None:
+        try:
+            expositions = await metrics_of_every_process(http, topology)
+        except httpx.TransportError:  # a replica still starting
+            return None
+        ends = [
+            sum(metric(text, "cloudmart_saga_duration_seconds_count", saga_mode=mode) for text in expositions)
+            for mode in ("choreography", "orchestration")
+        ]
+        return expositions if ends == [len(SCENARIOS)] * 2 else None
+
+    expositions = await eventually(counted, timeout=30, interval=0.5)
+    for mode in ("choreography", "orchestration"):
+        for name, labels, expected in (
+            ("cloudmart_sagas_started_total", {}, len(SCENARIOS)),
+            ("cloudmart_sagas_completed_total", {}, 1),
+            *(("cloudmart_sagas_compensated_total", {"reason": reason}, 1) for reason in list(SCENARIOS)[1:]),
+        ):
+            assert sum(metric(text, name, saga_mode=mode, **labels) for text in expositions) == expected, (mode, name)
+    workers = expositions[1:]
+    assert len(workers) == REPLICAS * len(ROLES)
+    assert all("cloudmart_retries_total{" in text for text in workers), "every worker serves its own metrics"
+    assert sum(metric(text, "cloudmart_step_duration_seconds_count") for text in workers) > 0
+    return order_ids
+
+
+async def metrics_of_every_process(http: httpx.AsyncClient, topology: Topology) -> list[str]:
+    """The /metrics of the API, then of every worker still running; an error where one does not answer yet."""
+    expositions = [(await http.get("/metrics")).text]
+    async with httpx.AsyncClient(timeout=10) as plain:
+        for process in topology.processes():
+            if process.pid in topology.metrics_ports and process.poll() is None:
+                port = topology.metrics_ports[process.pid]
+                expositions.append((await plain.get(f"http://127.0.0.1:{port}/metrics")).text)
+    return expositions
+
+
 async def cloudmart_check_passes(environment: dict[str, str]) -> None:
     """``cloudmart check``, the CLI, against the system's stores, until it exits 0 (read models catch up)."""
     checker_env = {**environment, "CLOUDMART_SEED_DATA": "false"}
@@ -281,9 +347,10 @@ async def test_two_replicas_of_every_worker_survive_a_sigkill_of_one_each_and_ke
         distributed_system(tmp_path) as (http, topology, environment),
         connections_counted(environment["CLOUDMART_DATABASE_URL"]) as connections,
     ):
+        counted = await every_scenario_counted(http, topology)
         for service, fault, times in (("shipping", "fail", 3), ("payment", "timeout", 2), ("inventory", "fail", 1)):
             await inject_fault(http, service, fault, times)
-        first = await place_orders(http, ORDERS // 2)
+        first = counted + await place_orders(http, ORDERS // 2)
         assert set(topology.started) == {"api", *ROLES}
         for role in ROLES:
             topology.kill(role, 0)

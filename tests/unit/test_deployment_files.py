@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+import yaml
 from sqlalchemy.pool import QueuePool
 
 from infra.bootstrap import SERVICE_NAMES
@@ -30,12 +31,17 @@ ADMIN_TOKEN = "an-operators-secret-token"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+PROMETHEUS_CONF = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+GRAFANA = ROOT / "deploy" / "grafana"
 
 BACKING_IMAGES = {"postgres": "postgres:15", "redis": "redis:7", "rabbitmq": "rabbitmq:3.12-management"}
 SERVICE_WORKERS = ("orders", "inventory", "payments", "shipping", "orchestrator")
 LONG_RUNNING = ("api", *SERVICE_WORKERS, "projector")
 APPLICATION = (*LONG_RUNNING, "migrate")
+WORKERS = (*SERVICE_WORKERS, "projector")
 REPLICAS = {"api": 2, **dict.fromkeys(SERVICE_WORKERS, 2), "projector": 1, "migrate": 1}
+OBSERVABILITY = ("prometheus", "grafana", "jaeger")
+WORKER_METRICS_PORT = 9100
 MEMORY_LIMIT = 512 * 1024 * 1024
 POSTGRES_DEFAULT_MAX_CONNECTIONS = 100
 POSTGRES_RESERVED_CONNECTIONS = 3  # superuser_reserved_connections
@@ -81,11 +87,11 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Run:
     else:
         command = [str(binary)]
 
-    def run(*args: str, without: str = "") -> subprocess.CompletedProcess[str]:
+    def run(*args: str, without: str = "", **variables: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*command, "--file", str(COMPOSE_FILE), *args],
             cwd=ROOT,
-            env={name: value for name, value in environment.items() if name != without},
+            env={name: value for name, value in {**environment, **variables}.items() if name != without},
             capture_output=True,
             text=True,
             timeout=120,
@@ -95,12 +101,24 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return run
 
 
+def resolved(compose: Run, *profiles: str, **variables: str) -> dict[str, dict[str, Any]]:
+    """The services as Compose resolves them (anchors, merges and defaults applied) with ``profiles`` on."""
+    result = compose(*(f"--profile={profile}" for profile in profiles), "config", "--format", "json", **variables)
+    assert result.returncode == 0, result.stderr
+    services: dict[str, dict[str, Any]] = json.loads(result.stdout)["services"]
+    return services
+
+
 @pytest.fixture(scope="module")
 def services(compose: Run) -> dict[str, dict[str, Any]]:
-    """The services as Compose resolves them (anchors, merges and defaults applied)."""
-    result = compose("config", "--format", "json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["services"]
+    """What `docker compose up` starts, with no profile."""
+    return resolved(compose)
+
+
+@pytest.fixture(scope="module")
+def observed(compose: Run) -> dict[str, dict[str, Any]]:
+    """What `docker compose --profile observability up` starts."""
+    return resolved(compose, "observability")
 
 
 def test_compose_file_is_valid(compose: Run) -> None:
@@ -180,15 +198,113 @@ def test_workers_replace_the_images_http_healthcheck(services: dict[str, Any], n
     assert healthcheck.get("disable") or "8000" not in " ".join(healthcheck["test"])
 
 
-def test_the_api_replicas_publish_no_fixed_host_port_and_nginx_fronts_them(services: dict[str, Any]) -> None:
-    fixed = [
-        port for port in services["api"].get("ports", []) if port.get("published") and "-" not in port["published"]
-    ]
-    assert fixed == [], "replicas cannot share a fixed host port"
-    assert {"target": 80, "published": "8000"}.items() <= services["nginx"]["ports"][0].items()
-    mounted = {volume["source"]: volume["target"] for volume in services["nginx"]["volumes"]}
+def test_each_api_replica_publishes_a_host_port_of_its_own_from_8000(services: dict[str, Any]) -> None:
+    [port] = services["api"]["ports"]
+    first, last = map(int, port["published"].split("-"))
+    assert (port["target"], first) == (8000, 8000)
+    assert last - first + 1 == services["api"]["deploy"]["replicas"], "one host port per replica, no more"
+
+
+def test_a_plain_up_starts_only_what_the_system_needs(services: dict[str, Any]) -> None:
+    assert set(services) == {*BACKING_IMAGES, *APPLICATION}
+
+
+def test_nginx_fronts_the_api_replicas_under_its_own_profile(compose: Run) -> None:
+    nginx = resolved(compose, "nginx")["nginx"]
+
+    assert nginx["profiles"] == ["nginx"]
+    assert {"target": 80, "published": "8080"}.items() <= nginx["ports"][0].items()
+    mounted = {volume["source"]: volume["target"] for volume in nginx["volumes"]}
     assert mounted[str(NGINX_CONF)] == "/etc/nginx/conf.d/default.conf"
     assert "http://api:8000" in NGINX_CONF.read_text(encoding="utf-8")
+
+
+def test_the_observability_profile_adds_prometheus_grafana_and_jaeger_on_pinned_images(
+    observed: dict[str, Any],
+) -> None:
+    assert set(observed) == {*BACKING_IMAGES, *APPLICATION, *OBSERVABILITY}
+    for name in OBSERVABILITY:
+        assert observed[name]["profiles"] == ["observability"], name
+        assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", observed[name]["image"]), observed[name]["image"]
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    return {volume["target"]: volume["source"] for volume in service["volumes"]}
+
+
+def test_prometheus_runs_on_the_scrape_configuration_of_the_repository(observed: dict[str, Any]) -> None:
+    assert mounts(observed["prometheus"])["/etc/prometheus/prometheus.yml"] == str(PROMETHEUS_CONF)
+    assert "--config.file=/etc/prometheus/prometheus.yml" in observed["prometheus"]["command"]
+
+
+def scraped(job: dict[str, Any]) -> set[tuple[str, int]]:
+    return {(name, config["port"]) for config in job["dns_sd_configs"] for name in config["names"]}
+
+
+def test_prometheus_scrapes_every_replica_of_the_api_and_of_every_worker() -> None:
+    jobs = yaml.safe_load(PROMETHEUS_CONF.read_text(encoding="utf-8"))["scrape_configs"]
+
+    targets = set().union(*map(scraped, jobs))
+
+    assert targets == {("api", 8000), *((worker, WORKER_METRICS_PORT) for worker in WORKERS)}
+    assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in jobs)
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_every_worker_serves_its_metrics_on_the_port_prometheus_scrapes(services: dict[str, Any], name: str) -> None:
+    assert services[name]["environment"]["CLOUDMART_METRICS_PORT"] == str(WORKER_METRICS_PORT)
+
+
+def test_grafana_is_provisioned_with_prometheus_jaeger_and_the_dashboards_of_the_repository(
+    observed: dict[str, Any],
+) -> None:
+    mounted = mounts(observed["grafana"])
+    assert mounted["/etc/grafana/provisioning"] == str(GRAFANA / "provisioning")
+    assert mounted["/var/lib/grafana/dashboards"] == str(GRAFANA / "dashboards")
+    [datasources] = [yaml.safe_load(path.read_text()) for path in (GRAFANA / "provisioning/datasources").glob("*.yml")]
+    by_uid = {source["uid"]: source for source in datasources["datasources"]}
+    assert (by_uid["prometheus"]["type"], by_uid["prometheus"]["url"]) == ("prometheus", "http://prometheus:9090")
+    assert (by_uid["jaeger"]["type"], by_uid["jaeger"]["url"]) == ("jaeger", "http://jaeger:16686")
+    [providers] = [yaml.safe_load(path.read_text()) for path in (GRAFANA / "provisioning/dashboards").glob("*.yml")]
+    assert [provider["options"]["path"] for provider in providers["providers"]] == ["/var/lib/grafana/dashboards"]
+
+
+def provisioned_datasources() -> set[str]:
+    files = (GRAFANA / "provisioning" / "datasources").glob("*.yml")
+    return {source["uid"] for path in files for source in yaml.safe_load(path.read_text())["datasources"]}
+
+
+def datasource_uids(node: Any) -> set[str]:
+    """Every data source a dashboard's JSON names by uid, at any depth (panels, targets, variables)."""
+    if isinstance(node, list):
+        return set().union(*map(datasource_uids, node))
+    if not isinstance(node, dict):
+        return set()
+    source = node.get("datasource")
+    named = {source["uid"]} if isinstance(source, dict) and "uid" in source else set()
+    return named.union(*map(datasource_uids, node.values()))
+
+
+@pytest.mark.parametrize("dashboard", sorted((GRAFANA / "dashboards").glob("*.json")), ids=lambda path: path.name)
+def test_every_dashboard_reads_a_provisioned_data_source(dashboard: Path) -> None:
+    named = datasource_uids(json.loads(dashboard.read_text(encoding="utf-8")))
+    built_in = {"grafana", "-- Grafana --"}
+    assert {uid for uid in named if not uid.startswith("$")} - built_in <= provisioned_datasources()
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_every_process_names_its_service_and_exports_traces_only_when_told_where(compose: Run, name: str) -> None:
+    quiet = resolved(compose)[name]["environment"]
+    told = resolved(compose, "observability", OTEL_EXPORTER_OTLP_ENDPOINT="http://jaeger:4318")[name]["environment"]
+
+    assert quiet["OTEL_SERVICE_NAME"] == told["OTEL_SERVICE_NAME"] == f"cloudmart-{name}"
+    assert quiet["OTEL_EXPORTER_OTLP_ENDPOINT"] == ""
+    assert told["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+
+
+def test_jaeger_receives_otlp_over_http_on_the_documented_port(observed: dict[str, Any]) -> None:
+    published = {port["target"] for port in observed["jaeger"]["ports"]}
+    assert {4318, 16686} <= published
 
 
 def settings_of(service: dict[str, Any]) -> Settings:

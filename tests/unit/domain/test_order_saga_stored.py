@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -102,3 +103,22 @@ def test_a_step_unanswered_after_the_last_attempt_is_compensated_and_the_saga_fa
     assert MAX_ATTEMPTS == 3
     assert (saga.state, saga.reason) == (FAILED, "inventory did not answer ReserveStock after 3 attempts")
     assert [step for step, _ in dispatches(services)][-2:] == ["release_stock", "cancel_order"]
+
+
+def test_the_orchestrator_logs_each_state_change_of_a_saga_and_why(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="handlers.services.orchestrator")
+
+    services.orchestrator.start(ORDER)
+    services.orchestrator.receive("order-1", "OrderCreated", {})
+    services.orchestrator.receive("order-1", "OrderCreated", {})  # delivered twice: no change, no line
+    services.orchestrator.receive("order-1", "StockUnavailable", {"reason": "StockUnavailable: 0 left"})
+    services.orchestrator.receive("order-1", "OrderCancelled", {})
+
+    assert caplog.messages == [
+        "saga order-1 (new) -> STARTED (order placed)",
+        "saga order-1 STARTED -> ORDER_CREATED (create_order succeeded)",
+        "saga order-1 ORDER_CREATED -> COMPENSATION_STARTED (StockUnavailable: 0 left)",
+        "saga order-1 COMPENSATION_STARTED -> FAILED (StockUnavailable: 0 left)",
+    ]
