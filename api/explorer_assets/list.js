@@ -43,11 +43,14 @@ export async function showList(query) {
     pager,
   );
 
+  let latest = 0;
   async function reload() {
+    const asked = ++latest;
     const params = new URLSearchParams({ limit: PAGE, offset: filters.offset });
     if (filters.sagaType) params.set("sagaType", filters.sagaType);
     if (filters.status) params.set("status", filters.status);
     const page = await get(`/sagas?${params}`);
+    if (asked !== latest) return; // a later reload (a filter changed, an event came) has the newer answer
     const focused = document.activeElement?.dataset?.orderId;
     body.replaceChildren(...page.items.map(row));
     if (!page.items.length) body.append(h("tr", {}, h("td", { colspan: 8 }, "No saga yet: run a scenario.")));

@@ -223,17 +223,21 @@ def the_keyboard_alone_opens_a_saga_and_an_event_s_payload(page: Page, service: 
 
 def a_list_of_5000_sagas_shows_within_a_second(page: Page, served: Service) -> None:
     """The rows go straight into the read model's ``saga_instances`` table of the service's SQLite file (the
-    projector never touches them: no event names them); the time is from the navigation's start to the moment the
-    page has drawn the list (its ``sagas-listed`` performance mark), in the browser's own clock."""
+    projector never touches them: no event names them). Each time is from a navigation's start to the moment the
+    page has drawn the list (its ``sagas-listed`` performance mark), in the browser's own clock; the median of three
+    loads must be under a second, so that one load slowed by a busy machine does not decide."""
     seed_sagas(f"sqlite:///{served.directory}/var/cloudmart.db", SEEDED_SAGAS)
-    page.goto("/")
-    expect(page.locator(".summary")).to_contain_text("sagas")
+    times = []
+    for _ in range(3):
+        page.goto("about:blank")
+        page.goto("/")
+        expect(page.locator(".summary")).to_contain_text("sagas")
+        times.append(page.evaluate("() => performance.getEntriesByName('sagas-listed')[0].startTime"))
     total = int(page.locator(".summary").get_attribute("data-total") or 0)
-    shown = page.evaluate("performance.getEntriesByName('sagas-listed')[0].startTime")
-    print(f"\n{total} sagas: the list was shown {shown:.0f} ms after navigation started")
+    print(f"\n{total} sagas: the list was shown {', '.join(f'{t:.0f}' for t in times)} ms after navigation started")
     assert total >= SEEDED_SAGAS
     expect(page.locator("table.sagas tbody tr")).to_have_count(50)
-    assert shown < 1000
+    assert sorted(times)[1] < 1000
     page.get_by_role("link", name="Older →").click()
     expect(page.locator(".summary")).to_contain_text("51–100 of")
 
