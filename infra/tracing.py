@@ -11,7 +11,7 @@ is configured only by the standard ``OTEL_*`` variables (``OTEL_TRACES_EXPORTER`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from uuid import UUID
 
@@ -21,9 +21,10 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, SamplingResult
+from opentelemetry.trace import Link, Span, SpanKind, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from opentelemetry.util.types import AttributeValue
+from opentelemetry.util.types import Attributes, AttributeValue
 
 from domain.saga import COMPENSATIONS
 from handlers.causation import Cause, handling
@@ -35,6 +36,34 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 _COMPENSATING = frozenset(step.command_name for step in COMPENSATIONS)
 
 
+class RecordedWhenExported(Sampler):
+    """Records spans only while something exports them. Otherwise a span is not recorded (no attributes or
+    events are kept, which costs next to nothing) but its context, trace id and span id, is still made and
+    propagated, so every event still names its saga's trace."""
+
+    def __init__(self) -> None:
+        self.exporting = False
+
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        chosen = ALWAYS_ON if self.exporting else ALWAYS_OFF  # they hand the span its attributes and trace state
+        return chosen.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return "RecordedWhenExported"
+
+
+_SAMPLER = RecordedWhenExported()
+
+
 def configure_tracing(default_service_name: str = "cloudmart") -> None:
     """Once per process: the SDK's tracer provider, so that spans and trace ids exist, with the exporter the
     ``OTEL_*`` variables name (none when they name none). ``OTEL_SDK_DISABLED=true`` turns tracing off."""
@@ -43,10 +72,19 @@ def configure_tracing(default_service_name: str = "cloudmart") -> None:
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return  # configured already (a second runtime in this process, or a test's own provider)
     service_name = os.environ.get("OTEL_SERVICE_NAME") or default_service_name
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    if (processor := _processor_from_environment()) is not None:
-        provider.add_span_processor(processor)
+    provider = TracerProvider(sampler=_SAMPLER, resource=Resource.create({"service.name": service_name}))
     trace.set_tracer_provider(provider)
+    if (processor := _processor_from_environment()) is not None:
+        export_to(processor)
+
+
+def export_to(processor: SpanProcessor) -> None:
+    """Sends every span of this process to ``processor`` from now on (and records spans, which it then must)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        raise RuntimeError("tracing is not configured in this process (OTEL_SDK_DISABLED?)")
+    provider.add_span_processor(processor)
+    _SAMPLER.exporting = True
 
 
 def _processor_from_environment() -> SpanProcessor | None:

@@ -8,12 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from infra.tracing import configure_tracing
+from infra.tracing import configure_tracing, export_to
 from tests.integration.scenario import PRICES, get, inject, settled_saga
 
 MODES = ["choreography", "orchestration"]
@@ -45,10 +44,8 @@ _RECORDED = Recorded()
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     configure_tracing()
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
     if not _RECORDED.installed:
-        provider.add_span_processor(_RECORDED)
+        export_to(_RECORDED)
         _RECORDED.installed = True
     _RECORDED.exporter.clear()
     _RECORDED.recording = True
