@@ -87,7 +87,7 @@ def build_services(
     share_one_pool(services.by_name().values())
     if metrics is not None:
         for app in services.by_name().values():
-            app.aggregate_listeners.append(SagaFacts(metrics).saved)
+            app.saved_listeners.append(SagaFacts(metrics).saved)
     return services
 
 

@@ -159,7 +159,7 @@ FACTS: Mapping[str, tuple[Mapping[str, Count], str]] = {
 
 @dataclass(frozen=True)
 class SagaFacts:
-    """Counts the saga facts among what a service saved (one of its ``aggregate_listeners``)."""
+    """Counts the saga facts among what a service saved (one of its ``saved_listeners``)."""
 
     metrics: Metrics
 

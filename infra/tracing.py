@@ -29,7 +29,7 @@ from opentelemetry.util.types import Attributes, AttributeValue
 from domain.saga import COMPENSATIONS
 from handlers.causation import Cause, handling
 from handlers.messages import Message
-from handlers.services.base import Service
+from handlers.services.base import Saveable, Service
 
 TRACER = "cloudmart"
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -161,7 +161,7 @@ def note_saved_events(services: Iterable[Service]) -> None:
     """Every event a service saves becomes an event of the span that saved it: a trace then shows what each
     handler decided (a compensation, a timeout, a state change), not only that it ran."""
 
-    def noted(service: str, recordings: list[Recording[UUID]]) -> None:
+    def noted(service: str, _: Sequence[Saveable], recordings: list[Recording[UUID]]) -> None:
         span = trace.get_current_span()
         if not span.is_recording():
             return

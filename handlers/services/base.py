@@ -15,9 +15,8 @@ A = TypeVar("A", bound=Aggregate)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-SavedListener = Callable[[str, list[Recording[UUID]]], None]
 Saveable = MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None
-AggregatesListener = Callable[[str, Sequence[Saveable], list[Recording[UUID]]], None]
+SavedListener = Callable[[str, Sequence[Saveable], list[Recording[UUID]]], None]
 
 retry_on_conflict: Callable[[Callable[P, R]], Callable[P, R]] = retry(
     retry=retry_if_exception_type(IntegrityError),
@@ -34,7 +33,6 @@ class Service(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self.saved_listeners: list[SavedListener] = []
-        self.aggregate_listeners: list[AggregatesListener] = []
 
     def construct_mapper(self) -> Mapper[UUID]:
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=CausalMapper)
@@ -52,13 +50,9 @@ class Service(Application[UUID]):
         return max((r.notification.id for r in recordings), default=0)
 
     def save(self, *objs: Saveable, **kwargs: Any) -> list[Recording[UUID]]:
-        """Saves, then tells the ``aggregate_listeners`` what was saved along with the aggregates themselves,
-        for what an event does not say (when its aggregate began, the state it left it in)."""
+        """Saves, then tells the ``saved_listeners`` what was recorded, with the aggregates themselves for what
+        an event does not say (when its aggregate began, the state it left it in)."""
         recordings = super().save(*objs, **kwargs)
-        for listener in self.aggregate_listeners:
+        for listener in self.saved_listeners:
             listener(self.name, objs, recordings)
         return recordings
-
-    def _notify(self, recordings: list[Recording[UUID]]) -> None:
-        for listener in self.saved_listeners:
-            listener(self.name, recordings)
