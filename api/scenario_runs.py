@@ -28,6 +28,7 @@ from handlers.routing import SERVICE_GROUPS, wanted_by
 from handlers.scenarios import CANCEL, CHOREOGRAPHY, DELIVER_AGAIN, MODES, Scenario
 from infra.bootstrap import Runtime
 from infra.log_records import read_log, to_message
+from infra.tracing import handling_message
 from projections import queries
 from projections.queries import Row
 
@@ -184,7 +185,8 @@ class _Run:
         groups = [group for group in SERVICE_GROUPS if wanted_by(group)(message)]
         before = self._holdings()
         for group in groups:
-            self.runtime.quarantine.handlers[group](message)
+            with handling_message(message, group):  # its cause and trace, as any delivery's
+                self.runtime.quarantine.handlers[group](message)
         after = self._holdings()
         verdict = UNCHANGED if after == before else f"stock and money CHANGED: {before} became {after}"
         what = f"{message.type} ({record.message_id}) delivered again to {', '.join(groups)}"

@@ -28,10 +28,14 @@ class Delivery:
     service: str = ""
     """The consumer group, named after the service it works for (the consumer's name, if not given)."""
 
+    @property
+    def group(self) -> str:
+        return self.service or self.consumer
+
     def attempt(self, message: Message, handle: Callable[[Message], None]) -> Undelivered | None:
         """Handles a message already read; what to park if it kept failing, None once handled."""
         try:
-            with handling_message(message, self.service or self.consumer) as span:
+            with handling_message(message, self.group) as span:
                 self.policy.call(lambda: _noted(span, handle, message))
         except Exception as error:  # it kept failing, or never can work: park it, go on with the next one
             return self.gave_up(encode(message), error, message)
@@ -51,7 +55,7 @@ class Delivery:
             message = decoded(body)
             if wants(message):
                 handled = message
-                with handling_message(handled, self.service or self.consumer) as span:
+                with handling_message(handled, self.group) as span:
                     # the thread sees this task's context (the cause, the trace) only if handed a copy of it
                     await self.policy.call_async(lambda: self._in_thread(thread, span, handle, handled))
         except Exception as error:  # it kept failing, or it is not a message at all: park it and go on

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from uuid import UUID
 
 from eventsourcing.persistence import Recording
@@ -148,9 +149,7 @@ def continuing(traceparent: str | None, name: str, cause: Cause) -> Iterator[Spa
     parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else otel_context.Context()
     with trace.get_tracer(TRACER).start_as_current_span(name, parent, SpanKind.INTERNAL) as span:
         span.set_attribute("cloudmart.order_id", cause.correlation_id or "")
-        with handling(
-            Cause(cause.causation_id, cause.correlation_id, cause.service, cause.saga_mode, current_traceparent())
-        ):
+        with handling(replace(cause, traceparent=current_traceparent())):
             yield span
 
 
