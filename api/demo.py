@@ -28,7 +28,7 @@ from domain import saga as saga_states
 from domain.events import COMMAND_DISPATCHED
 from handlers.scenarios import DELIVER_AGAIN, SCENARIOS, Actual, Outcome
 from infra.settings import Settings
-from projections.sagas import COMPENSATING_EVENTS, FORWARD_FAILURES, SAGA_INTERVENED, SAGA_STUCK, compensations_of
+from projections.sagas import COMPENSATING_EVENTS, SAGA_INTERVENED, SAGA_STUCK, compensations_of
 
 T = TypeVar("T")
 EMBEDDED_STEP_TIMEOUT_SECONDS = 1.0  # the step-timeout scenario's three tries take seconds, not a quarter minute
@@ -214,7 +214,7 @@ def kind_of(event: dict[str, Any]) -> tuple[str, str]:
         return OPERATOR
     if kind == "StepTimedOut":
         return TIMEOUT
-    if kind in FORWARD_FAILURES or kind == "StepFailed" or payload.get("state") == saga_states.FAILED:
+    if kind in saga_states.FORWARD_FAILURES or kind == "StepFailed" or payload.get("state") == saga_states.FAILED:
         return FAILURE
     compensating = (
         kind in COMPENSATING_EVENTS

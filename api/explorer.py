@@ -18,8 +18,9 @@ from pydantic import Field
 
 from api.deps import RuntimeDep
 from api.schemas import SagaStatus, Schema
-from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FAILED, FORWARD, STARTED
+from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FAILED, FORWARD, FORWARD_FAILURES, STARTED
 from infra.settings import DEV_ADMIN_TOKEN, Settings
+from projections.sagas import COMPENSATING_EVENTS
 
 ASSETS = "/explorer/assets"
 router = APIRouter(tags=["explorer"])
@@ -61,12 +62,11 @@ class ExplorerConfig(Schema):
 
 
 def vocabulary() -> Vocabulary:
-    failures = frozenset().union(*(step.failed_by for step in FORWARD))
     return Vocabulary(
         state_path=[STARTED, *(step.reaches for step in FORWARD if step.reaches)],
         failure_path=[COMPENSATION_STARTED, FAILED],
-        failure_events=sorted(failures),
-        compensated_by={event: step.name for step in COMPENSATIONS for event in sorted(step.done_by - failures)},
+        failure_events=sorted(FORWARD_FAILURES),
+        compensated_by=dict(sorted(COMPENSATING_EVENTS.items())),
         compensation_steps=[step.name for step in COMPENSATIONS],
         bookkeeping_events=list(BOOKKEEPING),
         statuses=[status.value for status in SagaStatus],

@@ -149,6 +149,8 @@ COMPENSATIONS = (
 )
 STEPS = {step.name: step for step in FORWARD + FINISHING + COMPENSATIONS}
 REPLY_TYPES = frozenset().union(*(step.done_by | step.failed_by for step in STEPS.values()))
+FORWARD_FAILURES = frozenset().union(*(step.failed_by for step in FORWARD))
+"""The replies that fail a forward step, and so start the compensations, in either style."""
 
 
 class SagaFinishedError(ConflictError):

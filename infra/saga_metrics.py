@@ -22,7 +22,7 @@ from eventsourcing.persistence import Recording
 from domain import events
 from domain.common import SagaMode
 from domain.orders import CANCELLED
-from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FAILED, FINISHING, FORWARD, STEPS
+from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FAILED, FINISHING, FORWARD, FORWARD_FAILURES, STEPS
 from domain.saga import COMPLETED as SAGA_COMPLETED
 from handlers.cancel_order import CUSTOMER_CANCELLED
 from handlers.messages import Message
@@ -53,7 +53,7 @@ def reason_kind(reason: str | None) -> str:
 # --- the steps, named as orchestration names them, in both styles --------------------------------------
 
 COMMAND_STEPS = {step.command_name: step.name for step in STEPS.values()}
-FAILURES = frozenset({events.ORDER_CANCELLED}).union(*(step.failed_by for step in FORWARD))
+FAILURES = FORWARD_FAILURES | {events.ORDER_CANCELLED}
 SUCCESSES = FORWARD[-1].done_by.union(*(step.done_by for step in FINISHING))
 FORWARD_STEPS = {step.service: step.name for step in FORWARD}
 

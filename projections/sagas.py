@@ -11,8 +11,7 @@ from typing import Any
 
 from domain import events
 from domain.common import SagaMode
-from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FINISHING, STARTED, STUCK, OrderSaga
-from domain.saga import FORWARD as FORWARD_STEPS
+from domain.saga import COMPENSATION_STARTED, COMPENSATIONS, FINISHING, FORWARD_FAILURES, STARTED, STUCK, OrderSaga
 from handlers.messages import Record, iso
 from projections.projection import Change, Fold, Projection, Rows, order_of
 from projections.queries import Row
@@ -39,7 +38,7 @@ SAGA_INTERVENED = "SagaIntervened"
 _MARKS = frozenset({SAGA_STUCK, SAGA_INTERVENED})
 # A choreography's status is read from the same facts the orchestration saga's steps wait for.
 _COMPENSATED_BY = {step.name: step.done_by for step in COMPENSATIONS}
-_FAILURES = frozenset().union(*(step.failed_by for step in FORWARD_STEPS)) | {events.ORDER_CANCELLED}
+_FAILURES = FORWARD_FAILURES | {events.ORDER_CANCELLED}
 _STOCK_SETTLED = _COMPENSATED_BY["release_stock"]
 _PAYMENT_SETTLED = _COMPENSATED_BY["refund_payment"]
 CHOREOGRAPHY_EVENTS = (
@@ -267,7 +266,6 @@ projection = Projection("sagas", (saga_instances,), {event_type: _touched(fold) 
 
 
 # What a saga list shows of each saga: the compensations that ran, the retries, how long it took.
-FORWARD_FAILURES = frozenset().union(*(step.failed_by for step in FORWARD_STEPS))
 COMPENSATING_EVENTS = {event: step.name for step in COMPENSATIONS for event in step.done_by - FORWARD_FAILURES}
 
 
