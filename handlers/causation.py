@@ -9,7 +9,7 @@ process each see their own.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -34,6 +34,7 @@ class Cause:
 
 
 _current: ContextVar[Cause | None] = ContextVar("cause", default=None)
+_recorded: ContextVar[Mapping[int, Cause | None] | None] = ContextVar("recorded causes", default=None)
 
 
 def current_cause() -> Cause | None:
@@ -61,6 +62,18 @@ def concerning(order_id: str, saga_mode: str | None = None) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def recorded_with(causes: Mapping[int, Cause | None]) -> Iterator[None]:
+    """Events saved inside the block are stamped with their own cause (by ``id`` of the event), the one
+    current when their handler saved them, rather than the cause current now: a batch records many
+    messages' events at once (``handlers/services/unit_of_work.py``)."""
+    token = _recorded.set(causes)
+    try:
+        yield
+    finally:
+        _recorded.reset(token)
+
+
 CAUSE = "__cause__"
 """The key of an event's stored state that holds what caused it (never an attribute of the event itself)."""
 
@@ -70,7 +83,8 @@ class CausalMapper(Mapper[UUID]):
     event store (PostgreSQL, SQLite, in memory) keeps it, and reads it back apart from the event."""
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        cause = current_cause()
+        recorded = _recorded.get()
+        cause = current_cause() if recorded is None else recorded.get(id(domain_event))
         if cause is None:
             return super().to_stored_event(domain_event)
         stamped = copy.copy(domain_event)  # the aggregate's own event stays as it was triggered

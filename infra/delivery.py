@@ -1,23 +1,33 @@
-"""Handing one message to its handler, the same way in every consumer (log, Redis, RabbitMQ): read it, call
-the handler under the consumers' retry policy, and, if it kept failing or was never a message, say what to
-park. What to do when even parking fails differs by transport (stop, leave pending, reject), so each
-consumer keeps that part."""
+"""Handing messages to their handler, the same way in every consumer (log, Redis, RabbitMQ).
+
+A batch first (``attempt_batch``): the messages a consumer read together are handled one after another as
+one unit of work of their service, committed in one transaction. The first one whose handler raises ends
+the batch; the consumer hands it alone to ``attempt`` (or ``attempt_body``): the handler under the
+consumers' retry policy and, if it kept failing or was never a message, what to park. What to do when even
+parking fails differs by transport (stop, leave pending, reject), so each consumer keeps that part."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from opentelemetry.trace import Span
 
 from handlers.messages import Message
 from handlers.retry import RetryPolicy
+from handlers.services.unit_of_work import UnitOfWork
 from infra.dead_letters import Undelivered, decoded
 from infra.tracing import handling_message
 from infra.wire import encode
+
+log = logging.getLogger(__name__)
+Batch = Callable[[], AbstractContextManager[UnitOfWork]]
+"""A service's ``batch``: the unit of work a consumer's batch is handled in."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,45 @@ class Delivery:
     @property
     def group(self) -> str:
         return self.service or self.consumer
+
+    def attempt_batch(
+        self,
+        items: Sequence[Message | bytes],
+        handle: Callable[[Message], None],
+        batch: Batch,
+        wants: Callable[[Message], bool] = lambda message: True,
+    ) -> int:
+        """Handles ``items`` (messages, or broker bodies to read) in order as one unit of work, committed at
+        once; how many of them, from the first, are done (handled and committed, or not wanted). The item
+        after those is one that could not be read or whose handler raised: the caller hands it to ``attempt``.
+        Runs in the consumer's thread."""
+        done = 0
+        spans: list[Span] = []
+        try:
+            with batch() as unit:
+                for item in items:
+                    try:
+                        message = item if isinstance(item, Message) else decoded(item)
+                    except Exception:  # attempt_body parks it, saying why
+                        break
+                    if wants(message):
+                        with handling_message(message, self.group, end_on_exit=False) as span:
+                            spans.append(span)
+                            try:
+                                _noted(span, handle, message)
+                            except Exception:  # handed to attempt(), which retries, then parks
+                                unit.discard()
+                                break
+                        unit.handled()
+                    done += 1
+                unit.commit()
+        except Exception as error:  # not committed (another writer came first, an outage): each goes alone
+            log.info("%s: a batch of %d not committed (%s); one at a time instead", self.consumer, len(items), error)
+            return 0
+        finally:
+            for span in spans:
+                span.end()
+        return done
 
     def attempt(self, message: Message, handle: Callable[[Message], None]) -> Undelivered | None:
         """Handles a message already read; what to park if it kept failing, None once handled."""

@@ -2,9 +2,10 @@
 
 Each route is split into partitions by order id; every partition queue has a single active
 consumer (RabbitMQ's ``x-single-active-consumer``), so replicas share the partitions while each
-order's messages are handled one at a time, in order. Messages are persistent and published
-with confirms; consumers ack by hand after the handler succeeded, or after a message that keeps
-failing (or is not a message at all) was parked in quarantine, which marks its saga STUCK. Only
+order's messages are handled one at a time, in order (in batches: one transaction for what arrived
+together). Messages are persistent and published with confirms; consumers ack by hand after the
+batch that handled a message committed, or after a message that keeps failing (or is not a message
+at all) was parked in quarantine, which marks its saga STUCK. Only
 a message that cannot be parked either goes to the broker's own dead-letter queue.
 
 The connection is aio-pika's robust one: when RabbitMQ closes it (a restart, ``rabbitmqctl
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 
@@ -29,7 +31,7 @@ from handlers.messages import Message
 from handlers.retry import RetryPolicy
 from handlers.routing import ORCHESTRATOR
 from infra.dead_letters import RABBITMQ, Undelivered
-from infra.delivery import Delivery
+from infra.delivery import Batch, Delivery
 from infra.supervision import Health
 from infra.wire import encode, partition_of
 
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 REPLIES = "replies"
 RECONNECT_SECONDS = 1
 CONFIRM_SECONDS = 10
+PREFETCH = 50
+"""How many unacknowledged messages RabbitMQ hands a consumer per partition: the most one batch takes."""
 
 
 class RabbitMQUnavailableError(ConnectionError):
@@ -101,7 +105,11 @@ class RabbitBus:
 
 
 class RabbitConsumer:
-    """Consumes every partition of one route; RabbitMQ lets one replica at a time have each partition."""
+    """Consumes every partition of one route; RabbitMQ lets one replica at a time have each partition.
+
+    Each partition's messages are handled in the order they came, in batches: the broker hands over up to
+    ``PREFETCH`` unacknowledged messages per partition, and whatever has arrived is handled as one unit of
+    work of the service (one transaction), then acknowledged. Partitions are handled side by side."""
 
     def __init__(
         self,
@@ -110,15 +118,18 @@ class RabbitConsumer:
         handle: Callable[[Message], None],
         policy: RetryPolicy | None = None,
         park: Callable[[Undelivered], object] | None = None,
+        batch: Batch | None = None,
     ) -> None:
         self.bus = bus
         self.route = route
         self.handle = handle
         self.policy = policy or RetryPolicy()
         self.park = park
+        self.batch = batch  # None: each message is handled and committed on its own
         self.name = f"rabbitmq:{route}"
         self.group = ORCHESTRATOR if route == REPLIES else route.removeprefix("commands.")
         self.health = Health(self.name)
+        self._inboxes: list[_Inbox] = []
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
         """Consumes until ``stopping``; the robust channel brings the consumers back after a reconnect."""
@@ -126,31 +137,71 @@ class RabbitConsumer:
         channel = await self.bus.connection.channel()  # type: ignore[union-attr]
         channel.close_callbacks.add(self._channel_lost)
         channel.reopen_callbacks.add(self._channel_back)
-        await channel.set_qos(prefetch_count=1)  # remembered by the robust channel and set again on reopen
+        await channel.set_qos(prefetch_count=PREFETCH)  # remembered by the robust channel and set again on reopen
         queues = [await channel.get_queue(name) for name in self.bus.partition_queues(self.route)]
-        tags = [(queue, await queue.consume(self._process)) for queue in queues]
+        self._inboxes = [_Inbox() for _ in queues]
+        drainers = [asyncio.create_task(self._drain(inbox, stopping)) for inbox in self._inboxes]
+        tags = [(queue, await queue.consume(inbox.put)) for queue, inbox in zip(queues, self._inboxes, strict=True)]
         self.health.recovered()
         await stopping.wait()
         channel.close_callbacks.discard(self._channel_lost)
         try:
             for queue, tag in tags:
                 await queue.cancel(tag)
-            await channel.close()
         except (AMQPError, ConnectionError) as error:  # RabbitMQ is away: it requeues what was unacknowledged
             log.warning("%s could not cancel its consumers (%s)", self.name, error)
+        for inbox in self._inboxes:
+            inbox.close()  # what was not handled yet goes back to its queue when the channel closes
+        await asyncio.wait(drainers, timeout=CONFIRM_SECONDS)  # the batches in hand finish first
+        try:
+            await channel.close()
+        except (AMQPError, ConnectionError) as error:
+            log.warning("%s could not close its channel (%s)", self.name, error)
 
     def _channel_lost(self, _: AbstractChannel | None, error: BaseException | None) -> None:
         self.health.failed(error or RabbitMQUnavailableError("channel closed"), "channel closed: ")
+        for inbox in self._inboxes:
+            inbox.clear()  # RabbitMQ delivers them again, on the reopened channel
 
     def _channel_back(self, _: AbstractChannel | None) -> None:
         self.health.recovered()
+
+    async def _drain(self, inbox: _Inbox, stopping: asyncio.Event) -> None:
+        """Handles one partition's messages as they come, whatever has arrived at once."""
+        while not stopping.is_set():
+            await inbox.ready.wait()
+            inbox.ready.clear()
+            while batch := inbox.take():
+                await self._handle_in_order(batch)
+
+    async def _handle_in_order(self, messages: list[AbstractIncomingMessage]) -> None:
+        """As many at a time as a batch lets (one transaction for all); one whose handler raised goes alone."""
+        rest = messages
+        while rest:
+            done = await self._batched(rest)
+            for incoming in rest[:done]:
+                await _acknowledge(incoming)
+            rest = rest[done:]
+            if rest:
+                await self._process(rest[0])
+                rest = rest[1:]
+
+    async def _batched(self, messages: list[AbstractIncomingMessage]) -> int:
+        """How many of ``messages``, from the first, one batch handled and committed."""
+        if self.batch is None:
+            return 0
+        delivery = Delivery(self.name, RABBITMQ, self.policy, self.group)
+        bodies = [incoming.body for incoming in messages]
+        return await asyncio.get_running_loop().run_in_executor(
+            self.thread, delivery.attempt_batch, bodies, self.handle, self.batch
+        )
 
     async def _process(self, incoming: AbstractIncomingMessage) -> None:
         undelivered = await Delivery(self.name, RABBITMQ, self.policy, self.group).attempt_body(
             incoming.body, self.handle, self.thread
         )
         if undelivered is None:
-            await incoming.ack()
+            await _acknowledge(incoming)
             return
         await self._park(incoming, undelivered)
 
@@ -163,4 +214,42 @@ class RabbitConsumer:
             log.exception("%s could not park %s: rejected into the dead-letter queue", self.name, incoming.message_id)
             await incoming.reject(requeue=False)
             return
+        await _acknowledge(incoming)
+
+
+class _Inbox:
+    """One partition's delivered messages, in the order RabbitMQ delivered them, waiting to be handled."""
+
+    def __init__(self) -> None:
+        self.messages: deque[AbstractIncomingMessage] = deque()
+        self.ready = asyncio.Event()
+        self.closed = False
+
+    async def put(self, incoming: AbstractIncomingMessage) -> None:
+        # aio-pika runs this in a task per delivery, tasks start in the order they were made, and this one never
+        # waits: so the inbox keeps RabbitMQ's order
+        if not self.closed:
+            self.messages.append(incoming)
+            self.ready.set()
+
+    def take(self) -> list[AbstractIncomingMessage]:
+        if self.closed:
+            return []
+        return [self.messages.popleft() for _ in range(min(len(self.messages), PREFETCH))]
+
+    def clear(self) -> None:
+        self.messages.clear()
+
+    def close(self) -> None:
+        self.closed = True
+        self.messages.clear()
+        self.ready.set()
+
+
+async def _acknowledge(incoming: AbstractIncomingMessage) -> None:
+    try:
         await incoming.ack()
+    except (
+        Exception
+    ) as error:  # the channel it came on is gone: RabbitMQ delivers it again, and handlers are idempotent
+        log.warning("could not acknowledge %s (%s); it will be delivered again", incoming.message_id, error)

@@ -36,7 +36,7 @@ from redis.typing import KeyT, StreamIdT
 from handlers.messages import Message
 from handlers.retry import RetryPolicy
 from infra.dead_letters import REDIS, Undelivered
-from infra.delivery import Delivery
+from infra.delivery import Batch, Delivery
 from infra.supervision import Health
 from infra.wire import encode, partition_of
 
@@ -125,10 +125,12 @@ class RedisConsumer:
         wants: Callable[[Message], bool] = lambda message: True,
         policy: RetryPolicy | None = None,
         park: Callable[[Undelivered], object] | None = None,
+        batch: Batch | None = None,
     ) -> None:
         self.streams = streams
         self.group = group
         self.handle = handle
+        self.batch = batch  # None: each entry is handled and committed on its own
         self.policy = policy or RetryPolicy()
         self.park = park  # None: what keeps failing stays pending, and is tried again when reclaimed
         self.wants = wants  # every group reads every event: the others are acknowledged on the spot
@@ -210,15 +212,24 @@ class RedisConsumer:
                 await self.streams.trim(partition)
 
     async def _handle_in_order(self, partition: int, entries: list[Entry], thread: Executor) -> None:
-        """Handles a partition's entries in order. One that keeps failing is parked and acknowledged like the
+        """Handles a partition's entries in order, as many at a time as the batch lets (one transaction for
+        all); one whose handler raised goes alone. One that keeps failing is parked and acknowledged like the
         others; only one that could not be parked either holds back the rest, until it is reclaimed. Those
         handled are acknowledged together afterwards (one XACK, not one per entry)."""
-        handled = []
-        for entry_id, fields in entries:
+        handled: list[bytes] = []
+        rest = entries
+        while rest:
+            done = await self._batched(rest, thread)
+            handled += [entry_id for entry_id, _ in rest[:done]]
+            rest = rest[done:]
+            if not rest:
+                break
+            entry_id, fields = rest[0]
             if not await self._process(partition, entry_id, fields, thread):
                 self.stalled.add(partition)
                 break
             handled.append(entry_id)
+            rest = rest[1:]
         else:
             if entries:
                 self.stalled.discard(partition)
@@ -278,11 +289,21 @@ class RedisConsumer:
         )
         return [(entry_id, fields) for entry_id, fields in entries if fields]
 
+    async def _batched(self, entries: list[Entry], thread: Executor) -> int:
+        """How many of ``entries``, from the first, one batch handled and committed."""
+        if self.batch is None:
+            return 0
+        bodies = [_body(fields) for _, fields in entries]
+        delivery = Delivery(self.name, REDIS, self.policy, self.group)
+        return await asyncio.get_running_loop().run_in_executor(
+            thread, delivery.attempt_batch, bodies, self.handle, self.batch, self.wants
+        )
+
     async def _process(self, partition: int, entry_id: bytes, fields: dict[bytes, bytes], thread: Executor) -> bool:
         """Handles one entry, retrying it, and parks it if it keeps failing: True, to acknowledge. False only if
         it could not be parked either: it stays pending, to be reclaimed and tried again."""
         undelivered = await Delivery(self.name, REDIS, self.policy, self.group).attempt_body(
-            fields.get(b"envelope") or _raw(fields), self.handle, thread, self.wants
+            _body(fields), self.handle, thread, self.wants
         )
         if undelivered is None:
             return True
@@ -298,6 +319,10 @@ class RedisConsumer:
             log.exception("%s could not park %s entry %s; it stays pending", self.name, stream, entry_id)
             return False
         return True
+
+
+def _body(fields: dict[bytes, bytes]) -> bytes:
+    return fields.get(b"envelope") or _raw(fields)
 
 
 def _raw(fields: dict[bytes, bytes]) -> bytes:

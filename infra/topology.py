@@ -18,7 +18,7 @@ from datetime import datetime
 from domain.common import SagaMode
 from handlers.messages import Record
 from handlers.retry import RetryPolicy
-from handlers.routing import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, wanted_by
+from handlers.routing import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, service_for, wanted_by
 from handlers.services import Services
 from infra.brokers import Brokers
 from infra.log_consumers import Consumer, LogReader
@@ -120,14 +120,33 @@ def _broker_consumers(wiring: Wiring) -> list[Placed]:
         placed += [
             Placed(
                 group,
-                RedisConsumer(redis, group, handlers[group], claim, wanted_by(group), policy(f"redis:{group}"), park),
+                RedisConsumer(
+                    redis,
+                    group,
+                    handlers[group],
+                    claim,
+                    wanted_by(group),
+                    policy(f"redis:{group}"),
+                    park,
+                    service_for(group, wiring.services).batch,
+                ),
             )
             for group in SERVICE_GROUPS
         ]
     if rabbit := wiring.brokers.rabbitmq:
         queues = [*((group, f"commands.{group}") for group in SERVICE_GROUPS), (ORCHESTRATOR, REPLIES)]
         placed += [
-            Placed(group, RabbitConsumer(rabbit, route, handlers[group], policy(f"rabbitmq:{route}"), park))
+            Placed(
+                group,
+                RabbitConsumer(
+                    rabbit,
+                    route,
+                    handlers[group],
+                    policy(f"rabbitmq:{route}"),
+                    park,
+                    service_for(group, wiring.services).batch,
+                ),
+            )
             for group, route in queues
         ]
     return placed

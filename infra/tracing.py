@@ -117,9 +117,10 @@ def trace_id_of(traceparent: str | None) -> str | None:
 
 
 @contextmanager
-def handling_message(message: Message, consumer: str) -> Iterator[Span]:
+def handling_message(message: Message, consumer: str, end_on_exit: bool = True) -> Iterator[Span]:
     """A span for ``consumer`` handling ``message``, in the trace the message carries, and the message as the
-    cause of whatever is saved meanwhile."""
+    cause of whatever is saved meanwhile. A batch ends its messages' spans itself, once it committed what they
+    saved (``end_on_exit=False``)."""
     parent = _PROPAGATOR.extract({"traceparent": message.traceparent}) if message.traceparent else None
     attributes: dict[str, AttributeValue] = {
         "cloudmart.order_id": message.correlation_id,
@@ -133,7 +134,7 @@ def handling_message(message: Message, consumer: str) -> Iterator[Span]:
         attributes["cloudmart.command"] = message.type
     tracer = trace.get_tracer(TRACER)
     with tracer.start_as_current_span(
-        f"{consumer} handles {message.type}", parent, SpanKind.CONSUMER, attributes
+        f"{consumer} handles {message.type}", parent, SpanKind.CONSUMER, attributes, end_on_exit=end_on_exit
     ) as span:
         cause = Cause(
             message.message_id, message.correlation_id or None, consumer, message.saga_mode, current_traceparent()

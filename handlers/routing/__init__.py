@@ -11,6 +11,7 @@ from handlers.messages import Message
 from handlers.routing import inventory, notifier, orchestrator, orders, payments, shipping
 from handlers.routing.routes import Routes
 from handlers.services import Services
+from handlers.services.base import Service
 
 SERVICE_GROUPS = ("orders", "inventory", "payments", "shipping")
 ORCHESTRATOR = "orchestrator"
@@ -26,6 +27,17 @@ ROUTES: dict[str, Routes[Any]] = {
 """Each service's routing table, for both styles."""
 
 Handler = Callable[[Message], None]
+
+
+def service_for(group: str, services: Services) -> Service:
+    """The one service whose store ``handler_for(group)`` writes."""
+    if group == ORCHESTRATOR:
+        return services.orchestrator
+    if group == NOTIFIER:
+        return services.orders
+    if group not in ROUTES:
+        raise ValueError(f"no consumer group called {group!r}")
+    return services.by_name()[group]
 
 
 def handler_for(group: str, services: Services) -> Handler:

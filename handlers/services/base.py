@@ -1,15 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError, Mapper, Recording
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from handlers.causation import CausalMapper
+from handlers.services.unit_of_work import UnitOfWork
 
 A = TypeVar("A", bound=Aggregate)
 P = ParamSpec("P")
@@ -27,6 +30,9 @@ retry_on_conflict: Callable[[Callable[P, R]], Callable[P, R]] = retry(
 """Re-runs a load-decide-save command when another writer saved the same aggregate first."""
 
 
+_batch: ContextVar[UnitOfWork | None] = ContextVar("unit of work", default=None)
+
+
 class Service(Application[UUID]):
     """An event-sourced service whose log doubles as its outbox."""
 
@@ -37,12 +43,33 @@ class Service(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=CausalMapper)
 
+    @contextmanager
+    def batch(self) -> Iterator[UnitOfWork]:
+        """Handles the messages of a batch as one unit of work (``handlers/services/unit_of_work.py``): inside
+        the block what this service loads is shared and what it saves is held back until ``commit``."""
+        unit = UnitOfWork(self)
+        token = _batch.set(unit)
+        try:
+            yield unit
+        finally:
+            _batch.reset(token)
+
+    def _unit(self) -> UnitOfWork | None:
+        unit = _batch.get()
+        return unit if unit is not None and unit.service is self else None
+
     def find(self, aggregate_id: UUID, kind: type[A], version: int | None = None) -> A | None:
         """The aggregate as it stands (or as it stood at ``version``), or None if there is no such aggregate."""
-        try:
-            aggregate: Aggregate = self.repository.get(aggregate_id, version=version)
-        except AggregateNotFoundError:
-            return None
+        unit = self._unit()
+        if unit is not None and version is None and aggregate_id in unit.loaded:
+            aggregate: Aggregate = unit.loaded[aggregate_id]
+        else:
+            try:
+                aggregate = self.repository.get(aggregate_id, version=version)
+            except AggregateNotFoundError:
+                return None
+            if unit is not None and version is None:
+                unit.loaded[aggregate_id] = aggregate
         assert isinstance(aggregate, kind)
         return aggregate
 
@@ -51,8 +78,19 @@ class Service(Application[UUID]):
 
     def save(self, *objs: Saveable, **kwargs: Any) -> list[Recording[UUID]]:
         """Saves, then tells the ``saved_listeners`` what was recorded, with the aggregates themselves for what
-        an event does not say (when its aggregate began, the state it left it in)."""
+        an event does not say (when its aggregate began, the state it left it in). Inside a batch it only
+        holds the events back, recorded by the batch's commit: nothing is recorded yet, so none is returned."""
+        if (unit := self._unit()) is not None:
+            unit.hold(objs)
+            return []
         recordings = super().save(*objs, **kwargs)
         for listener in self.saved_listeners:
             listener(self.name, objs, recordings)
+        return recordings
+
+    def record(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Records events already collected, in one transaction, and takes the snapshots they call for:
+        ``save`` without the collecting (the library's own steps, which ``save`` runs in this order)."""
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
         return recordings

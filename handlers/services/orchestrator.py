@@ -78,8 +78,9 @@ class OrchestratorService(Service):
 
     def _save(self, saga: OrderSaga, was: str | None) -> int:
         """Saves what the saga decided and logs each state it moved through (``was``: its state when loaded)."""
+        decided = list(saga.pending_events)  # read before saving: inside a batch, the save records nothing yet
         recordings = self.save(saga)
-        for before, after, why in state_changes(was, (recording.domain_event for recording in recordings)):
+        for before, after, why in state_changes(was, decided):
             log.info("saga %s %s -> %s (%s)", saga.order_id, before or "(new)", after, why)
         return self.last_position(recordings)
 

@@ -33,6 +33,7 @@ from infra.bootstrap import Runtime
 from infra.log_records import read_log, to_message
 from infra.loops import Worker
 from infra.maintenance import check_consistency
+from infra.rabbitmq import PREFETCH
 from infra.redis_streams import RedisConsumer, RedisStreams
 from infra.settings import Settings
 from infra.wire import decode
@@ -239,10 +240,10 @@ async def test_orders_placed_while_rabbitmq_drops_every_connection_twice_all_fin
 
             await assert_nothing_lost_or_doubled(runtime, http, load)
     assert all(outage["checks"]["rabbitmq"].startswith("error") for outage in outages)
-    # after each reconnect: the five consumers' channels are back with their prefetch of one (each partition
-    # handled one message at a time), and the relays' channel with its publisher confirms
+    # after each reconnect: the five consumers' channels are back with their prefetch (a batch's worth per
+    # partition), and the relays' channel with its publisher confirms
     for reopened in channels:
-        assert sorted(prefetch for confirm, consumers, prefetch in reopened if consumers) == [1] * 5
+        assert sorted(prefetch for confirm, consumers, prefetch in reopened if consumers) == [PREFETCH] * 5
         assert ("true", 0, 0) in reopened
 
 
