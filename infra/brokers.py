@@ -3,6 +3,9 @@ replies to RabbitMQ; what no configured broker carries stays in the log, for the
 
 from __future__ import annotations
 
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from domain.common import SagaMode
@@ -34,11 +37,40 @@ class Brokers:
         return None
 
     async def publish(self, record: Record) -> None:
+        _, error = await self.publish_all([record])
+        if error is not None:
+            raise error
+
+    async def publish_all(self, records: Sequence[Record]) -> tuple[int, BaseException | None]:
+        """Publishes what the brokers carry of ``records``, all at once, each order's in its order: how many of
+        ``records``, from the first, are published (or stay in the log), and the first failure if any.
+
+        The Redis ones go in one pipelined round trip; the RabbitMQ ones are confirmed side by side, one after
+        another within an order, so a consumer never sees an order's commands in another order than its log's."""
+        published = [self.route(record) is None for record in records]
+        to_redis = [(index, record) for index, record in enumerate(records) if self._broker(record) == "redis"]
+        by_order: dict[str, list[tuple[int, Record, str]]] = defaultdict(list)
+        for index, record in enumerate(records):
+            route = self.route(record)
+            if route is not None and route[0] == "rabbitmq":
+                by_order[record.order_id].append((index, record, route[1]))
+
+        async def to_redis_all() -> None:
+            if to_redis and self.redis:
+                await self.redis.publish_all([to_message(record) for _, record in to_redis])
+                for index, _ in to_redis:
+                    published[index] = True
+
+        async def in_order(chain: list[tuple[int, Record, str]]) -> None:
+            for index, record, key in chain:
+                await self.rabbitmq.publish(key, to_message(record))  # type: ignore[union-attr]
+                published[index] = True
+
+        outcomes = await asyncio.gather(to_redis_all(), *map(in_order, by_order.values()), return_exceptions=True)
+        error = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
+        done = next((index for index, ok in enumerate(published) if not ok), len(records))
+        return done, error
+
+    def _broker(self, record: Record) -> str | None:
         route = self.route(record)
-        if route is None:
-            return
-        broker, key = route
-        if broker == "redis" and self.redis:
-            await self.redis.publish(to_message(record))
-        elif self.rabbitmq:
-            await self.rabbitmq.publish(key, to_message(record))
+        return None if route is None else route[0]

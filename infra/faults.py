@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, delete, select
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, delete, select, text
 
 from infra.read_database import autocommit
 
@@ -22,12 +22,33 @@ faults = Table(
 )
 
 
+FAULTS_CHANNEL = "injected_faults"
+"""What every injection NOTIFYs on PostgreSQL, so that a process need not ask while none is queued."""
+
+
 class DatabaseFaults:
-    """Faults queued per service; each operation of that service, in any process, consumes one."""
+    """Faults queued per service; each operation of that service, in any process, consumes one.
+
+    Every operation asks, and nearly always none is queued. While this process hears the injections
+    (``heard``, from the listener that wakes the log readers), a service that found none asks again only
+    after the next one was injected: no statement per operation."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._single_statements = autocommit(engine)
+        self._listening = False
+        self._injections_heard = 0
+        self._none_for: set[str] = set()
+        """The services found with no fault queued since the last injection heard."""
+        self._hearing = threading.Lock()  # heard on the event loop, taken in the consumers' threads
+
+    def heard(self, listening: bool = True) -> None:
+        """An injection was heard, or the listener (re)connected (``listening``) or lost its connection: until
+        told otherwise every service asks again."""
+        with self._hearing:
+            self._listening = listening
+            self._injections_heard += 1
+            self._none_for = set()
 
     def create_table(self) -> None:
         metadata.create_all(self.engine)
@@ -35,6 +56,9 @@ class DatabaseFaults:
     def inject(self, service: str, kind: str, times: int) -> None:
         with self.engine.begin() as connection:
             connection.execute(faults.insert(), [{"service": service, "kind": kind}] * times)
+            if connection.dialect.name == "postgresql":
+                connection.execute(text(f"NOTIFY {FAULTS_CHANNEL}"))
+        self.heard(self._listening)  # this process asks again at once, without waiting to hear its own
 
     def clear(self) -> None:
         with self.engine.begin() as connection:
@@ -46,8 +70,10 @@ class DatabaseFaults:
         return {service: [kind for owner, kind in rows if owner == service] for service in SERVICES_WITH_FAULTS}
 
     def take(self, service: str) -> str | None:
-        """Consumes the service's oldest fault, if any, in one statement: every operation of the
-        services asks, and nearly always there is none."""
+        """Consumes the service's oldest fault, if any, in one statement."""
+        if service in self._none_for:
+            return None
+        heard = self._injections_heard
         oldest = (
             select(faults.c.id)
             .where(faults.c.service == service)
@@ -58,6 +84,9 @@ class DatabaseFaults:
         )
         with self._single_statements.connect() as connection:
             kind = connection.execute(delete(faults).where(faults.c.id == oldest).returning(faults.c.kind)).scalar()
+        with self._hearing:
+            if kind is None and self._listening and heard == self._injections_heard:  # none injected since we asked
+                self._none_for.add(service)
         return None if kind is None else str(kind)
 
 

@@ -36,9 +36,13 @@ class LogReader:
         self.positions = positions
         self.batch_size = batch_size
 
-    def read(self, connection: Connection | None = None) -> tuple[list[Record], dict[str, int]]:
-        """The next batch, and the position it reaches in each log it advanced in."""
-        reached = self.positions.of(self.consumer, connection)
+    def read(
+        self, connection: Connection | None = None, reached: dict[str, int] | None = None
+    ) -> tuple[list[Record], dict[str, int]]:
+        """The next batch after ``reached`` (by default, the positions stored), and the position it reaches in
+        each log it advanced in."""
+        if reached is None:
+            reached = self.positions.of(self.consumer, connection)
         # every log's end first, then the pages: an effect in one log is rarely read without its cause in another
         heads = [source.recorder.max_notification_id() if len(self.sources) > 1 else None for source in self.sources]
         per_source = []

@@ -37,6 +37,9 @@ class Relay(Worker):
         self.lease = lease
         self._held_until = 0.0  # by time.monotonic; 0 while another replica holds the lease
         self._next_try = 0.0  # renewed (or, by a standby, asked for) three times per lease lifetime
+        self._reached: dict[str, int] | None = None
+        """Where this relay's positions stand: read when it takes the lease, kept while it holds it (nobody
+        else moves them meanwhile), so a wake-up does not read them again."""
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
         try:
@@ -48,21 +51,24 @@ class Relay(Worker):
         loop = asyncio.get_running_loop()
         if not await self._holding(thread):
             return 0
-        records, _ = await loop.run_in_executor(thread, self.reader.read)
-        published: dict[str, int] = {}
-        try:
-            for record in records:
-                await self.brokers.publish(record)
-                published[record.source] = record.position
-        finally:  # what the brokers confirmed is not published again after a failure
-            if published:
-                await loop.run_in_executor(thread, self.reader.positions.advance, self.name, published)
+        if self._reached is None:
+            self._reached = await loop.run_in_executor(thread, self.reader.positions.of, self.name)
+        records, _ = await loop.run_in_executor(thread, self.reader.read, None, self._reached)
+        done, error = await self.brokers.publish_all(records)
+        published = {record.source: record.position for record in records[:done]}
+        if published:  # what the brokers confirmed is not published again after a failure
+            await loop.run_in_executor(thread, self.reader.positions.advance, self.name, published)
+            self._reached.update(published)
+        if error is not None:
+            raise error
         return len(records)
 
     async def _holding(self, thread: Executor) -> bool:
         now = time.monotonic()
         if now >= self._next_try:
             held = await asyncio.get_running_loop().run_in_executor(thread, self.lease.hold)
+            if not (held and self._held_until):  # another holder may have moved the positions meanwhile
+                self._reached = None
             self._held_until = now + self.lease.seconds if held else 0.0
             self._next_try = now + self.lease.seconds / 3
         return now < self._held_until

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +20,7 @@ from psycopg.sql import SQL, Identifier
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from infra.faults import FAULTS_CHANNEL
 from infra.loops import Doorbell
 from infra.settings import Settings
 from infra.supervision import Health
@@ -91,10 +92,18 @@ class LogNotifications:
 
     name = "log-notifications"
 
-    def __init__(self, database_url: str, services: Sequence[str], doorbell: Doorbell) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        services: Sequence[str],
+        doorbell: Doorbell,
+        injections: Callable[[bool], None] | None = None,
+    ) -> None:
+        """``injections``: told of every fault injected (True), and when the listener cannot hear them (False)."""
         self.conninfo = conninfo(database_url)
         self.services = {channel_of(service): service for service in services}
         self.doorbell = doorbell
+        self.injections = injections
         self.health = Health(self.name)
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
@@ -115,15 +124,27 @@ class LogNotifications:
             try:
                 connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
                 async with connection:
-                    for channel in self.services:
+                    for channel in (*self.services, FAULTS_CHANNEL):
                         await connection.execute(SQL("LISTEN {}").format(Identifier(channel)))
                     self.health.recovered()
                     self.doorbell.ring()  # whatever was saved while nobody listened
+                    self._heard_injection(listening=True)  # or injected
                     async for notification in connection.notifies():
-                        self.doorbell.ring(self.services.get(notification.channel))
+                        if notification.channel == FAULTS_CHANNEL:
+                            self._heard_injection(listening=True)
+                        else:
+                            self.doorbell.ring(self.services.get(notification.channel))
                 raise psycopg.OperationalError("the server ended the notifications")
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                self._heard_injection(listening=False)
                 await asyncio.sleep(self.health.failed(error))
+            except asyncio.CancelledError:
+                self._heard_injection(listening=False)
+                raise
+
+    def _heard_injection(self, listening: bool) -> None:
+        if self.injections is not None:
+            self.injections(listening)
 
 
 def create_schemas(engine: Engine, services: tuple[str, ...]) -> None:

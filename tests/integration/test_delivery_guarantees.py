@@ -146,9 +146,10 @@ async def test_a_relay_that_dies_before_recording_its_position_publishes_again_w
         orders = await a_mixed_run(http)
         await drained(runtime)
         before, heads = await outcome(http, orders), log_heads(runtime)
-
-        with runtime.engine.begin() as connection:  # as if every relay died before saving how far it got
+        with runtime.engine.begin() as connection:  # as if every relay had died before saving how far it got
             connection.execute(text("UPDATE positions SET position = 0 WHERE consumer LIKE 'relay:%'"))
+
+    async with running(settings) as (runtime, http):  # the relays start again from what was saved
         await eventually(lambda: _relays_caught_up(runtime, heads))
         await drained(runtime)
 
