@@ -138,7 +138,9 @@ def bootstrap(
     metrics.registry.register(Lags([p.reader for p in placed if p.reader is not None]))
     kept = [p.loop for p in placed]
     if kept and settings.is_postgres:
-        kept.append(LogNotifications(settings.database_url, SERVICE_NAMES, doorbell, faults.heard))
+        # a save NOTIFYs every process listening to its service: a process hears only what its loops wait for
+        listened = doorbell.wanted(SERVICE_NAMES)
+        kept.append(LogNotifications(settings.database_url, listened, doorbell, faults.heard))
     return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers, quarantine, metrics, halted)
 
 

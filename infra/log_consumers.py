@@ -19,7 +19,7 @@ from handlers.messages import Message, Record
 from handlers.retry import MalformedMessageError, RetryPolicy
 from handlers.services.base import Service
 from infra.dead_letters import LOG, Undelivered
-from infra.delivery import Delivery
+from infra.delivery import Batch, Delivery
 from infra.log_records import as_event, to_message, to_record
 from infra.read_database import Positions
 from infra.wire import encode
@@ -71,6 +71,8 @@ class Consumer:
     accept: Callable[[Record], bool] = lambda record: True
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     park: Callable[[Undelivered], object] | None = None
+    batch: Batch | None = None
+    """The unit of work the records read together are handled in (None: each on its own)."""
 
     @property
     def name(self) -> str:
@@ -78,12 +80,27 @@ class Consumer:
 
     def step(self) -> int:
         records, reached = self.reader.read()
-        for record in records:
-            if self.accept(record):
-                self._deliver(record)
+        rest = [record for record in records if self.accept(record)]
+        while rest:
+            rest = rest[self._batched(rest) :]
+            if rest:  # it could not be read as a message, or its handler raised: alone, with retries
+                self._deliver(rest[0])
+                rest = rest[1:]
         if records:
             self.reader.positions.advance(self.name, reached)
         return len(records)
+
+    def _batched(self, records: list[Record]) -> int:
+        """How many of ``records``, from the first, one batch handled and committed."""
+        if self.batch is None:
+            return 0
+        messages = []
+        for record in records:
+            try:
+                messages.append(to_message(record))
+            except (KeyError, TypeError):  # _deliver parks it, saying why
+                break
+        return Delivery(self.name, LOG, self.policy).attempt_batch(messages, self.handle, self.batch)
 
     def _deliver(self, record: Record) -> None:
         delivery = Delivery(self.name, LOG, self.policy)

@@ -40,6 +40,13 @@ class Doorbell:
         self._events.append((None if sources is None else frozenset(sources), asyncio.Event()))
         return self._events[-1][1]
 
+    def wanted(self, every: Iterable[str]) -> list[str]:
+        """Which of ``every`` service some loop waits for: the only ones worth hearing about."""
+        if any(sources is None for sources, _ in self._events):
+            return list(every)
+        heard = set().union(*(sources for sources, _ in self._events if sources is not None))
+        return [source for source in every if source in heard]
+
     def ring(self, source: str | None = None, *_: object) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake, source)

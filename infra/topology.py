@@ -103,7 +103,12 @@ def _log_consumers(wiring: Wiring) -> list[Placed]:
         accept = (lambda record: True) if group == NOTIFIER else _not_carried_by(wiring.brokers)
         reader = LogReader(group, logs, wiring.positions)
         consumer = Consumer(
-            reader, wiring.quarantine.handlers[group], accept, policy=wiring.policy(group), park=wiring.quarantine.park
+            reader,
+            wiring.quarantine.handlers[group],
+            accept,
+            policy=wiring.policy(group),
+            park=wiring.quarantine.park,
+            batch=service_for(group, wiring.services).batch,
         )
         worker = Worker(
             group, consumer.step, wiring.doorbell, wiring.settings.idle_poll_seconds, [a.name for a in logs]

@@ -3,10 +3,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from copy import deepcopy
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, project_aggregate
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError, Mapper, Recording
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -65,13 +66,29 @@ class Service(Application[UUID]):
             aggregate: Aggregate = unit.loaded[aggregate_id]
         else:
             try:
-                aggregate = self.repository.get(aggregate_id, version=version)
+                aggregate = self._load(aggregate_id, kind, version)
             except AggregateNotFoundError:
                 return None
             if unit is not None and version is None:
                 unit.loaded[aggregate_id] = aggregate
         assert isinstance(aggregate, kind)
         return aggregate
+
+    def _load(self, aggregate_id: UUID, kind: type[A], version: int | None) -> Aggregate:
+        """The library's load, without asking for a snapshot of an aggregate of a kind that has none (a
+        per-order aggregate, most often not there yet): one query instead of two."""
+        cache = self.repository.cache
+        if version is not None or kind in self.snapshotting_intervals or cache is None:
+            return self.repository.get(aggregate_id, version=version)
+        try:
+            cache.get(aggregate_id)
+        except KeyError:
+            aggregate = project_aggregate(None, self.repository.event_store.get(aggregate_id))
+            if aggregate is None:
+                raise AggregateNotFoundError(aggregate_id) from None
+            cache.put(aggregate_id, aggregate)
+            return deepcopy(aggregate) if self.repository.deepcopy_from_cache else aggregate  # as the library does
+        return self.repository.get(aggregate_id)  # cached: brought up to date
 
     def last_position(self, recordings: list[Recording[UUID]]) -> int:
         return max((r.notification.id for r in recordings), default=0)
