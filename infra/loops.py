@@ -14,6 +14,11 @@ from infra.supervision import Health, is_outage
 
 log = logging.getLogger(__name__)
 
+LINGER_SECONDS = 0.005
+"""How long a loop that was just woken, or just found work, waits for more before it reads: under load what
+arrives meanwhile joins the same batch (one read, one transaction, one acknowledgement for all), at the cost
+of a few milliseconds per hop."""
+
 
 class Runnable(Protocol):
     """A long-running part of a process: a consumer, a relay, the projector, the saga timer. Its ``health``
@@ -87,6 +92,7 @@ class Worker:
             self.health.recovered()
             if not done:
                 await self._nap()
+            await asyncio.sleep(LINGER_SECONDS)
 
     async def do_step(self, thread: Executor) -> int:
         return await asyncio.get_running_loop().run_in_executor(thread, self.step)

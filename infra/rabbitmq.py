@@ -32,6 +32,7 @@ from handlers.retry import RetryPolicy
 from handlers.routing import ORCHESTRATOR
 from infra.dead_letters import RABBITMQ, Undelivered
 from infra.delivery import Batch, Delivery
+from infra.loops import LINGER_SECONDS
 from infra.supervision import Health
 from infra.wire import encode, partition_of
 
@@ -170,6 +171,7 @@ class RabbitConsumer:
         """Handles one partition's messages as they come, whatever has arrived at once."""
         while not stopping.is_set():
             await inbox.ready.wait()
+            await asyncio.sleep(LINGER_SECONDS)  # what RabbitMQ delivers meanwhile joins the batch
             inbox.ready.clear()
             while batch := inbox.take():
                 await self._handle_in_order(batch)

@@ -37,6 +37,7 @@ from handlers.messages import Message
 from handlers.retry import RetryPolicy
 from infra.dead_letters import REDIS, Undelivered
 from infra.delivery import Batch, Delivery
+from infra.loops import LINGER_SECONDS
 from infra.supervision import Health
 from infra.wire import encode, partition_of
 
@@ -197,6 +198,8 @@ class RedisConsumer:
         # side by side, each in its own order, as replicas of the group would. All of them finish
         # before the next read, even when one fails, so that no partition ever has two handlers.
         batches = await self._new_entries()
+        if batches:  # what arrives next joins the next read, rather than coming one entry at a time
+            await asyncio.sleep(LINGER_SECONDS)
         outcomes = await asyncio.gather(
             *(self._handle_in_order(self._partition(stream), entries, thread) for stream, entries in batches),
             return_exceptions=True,
