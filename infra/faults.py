@@ -42,6 +42,11 @@ class DatabaseFaults:
         """The services found with no fault queued since the last injection heard."""
         self._hearing = threading.Lock()  # heard on the event loop, taken in the consumers' threads
 
+    @property
+    def listening(self) -> bool:
+        """Whether this process hears the injections, and so asks only after one."""
+        return self._listening
+
     def heard(self, listening: bool = True) -> None:
         """An injection was heard, or the listener (re)connected (``listening``) or lost its connection: until
         told otherwise every service asks again."""
