@@ -198,8 +198,6 @@ class RedisConsumer:
         # side by side, each in its own order, as replicas of the group would. All of them finish
         # before the next read, even when one fails, so that no partition ever has two handlers.
         batches = await self._new_entries()
-        if batches:  # what arrives next joins the next read, rather than coming one entry at a time
-            await asyncio.sleep(LINGER_SECONDS)
         outcomes = await asyncio.gather(
             *(self._handle_in_order(self._partition(stream), entries, thread) for stream, entries in batches),
             return_exceptions=True,
@@ -207,6 +205,8 @@ class RedisConsumer:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+        if batches:  # what arrives meanwhile joins the next read, rather than coming one entry at a time
+            await asyncio.sleep(LINGER_SECONDS)
 
     async def _upkeep(self, thread: Executor) -> None:
         """Keeps this member's leases, and handles what is pending too long (its own failures, or what a
