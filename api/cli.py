@@ -93,6 +93,16 @@ def _serve(application: FastAPI, listener: socket.socket, settings: Settings, ac
         raise CannotProceedError("the API did not start: the log above says why")
 
 
+def _fastest_event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (uvicorn's ``standard`` extra brings it; the API runs on it too), else
+    asyncio's own loop: a worker spends a good part of its time in its event loop."""
+    try:
+        import uvloop  # optional: only where installed
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 @app.command()
 def worker(
     role: str = typer.Argument(..., help=f"one of: {', '.join(sorted(ROLES))}"),
@@ -105,7 +115,8 @@ def worker(
     runtime = bootstrap(settings, roles=frozenset({role}))
     stop_serving_metrics = _serve_metrics(runtime)
     try:
-        asyncio.run(_run(runtime))
+        with asyncio.Runner(loop_factory=_fastest_event_loop()) as runner:
+            runner.run(_run(runtime))
     finally:
         stop_serving_metrics()
 
