@@ -47,12 +47,14 @@ class Brokers:
 
         The Redis ones go in one pipelined round trip; the RabbitMQ ones are confirmed side by side, one after
         another within an order, so a consumer never sees an order's commands in another order than its log's."""
-        published = [self.route(record) is None for record in records]
-        to_redis = [(index, record) for index, record in enumerate(records) if self._broker(record) == "redis"]
+        routes = [self.route(record) for record in records]
+        published = [route is None for route in routes]
+        to_redis: list[tuple[int, Record]] = []
         by_order: dict[str, list[tuple[int, Record, str]]] = defaultdict(list)
-        for index, record in enumerate(records):
-            route = self.route(record)
-            if route is not None and route[0] == "rabbitmq":
+        for index, (record, route) in enumerate(zip(records, routes, strict=True)):
+            if route is not None and route[0] == "redis":
+                to_redis.append((index, record))
+            elif route is not None:
                 by_order[record.order_id].append((index, record, route[1]))
 
         async def to_redis_all() -> None:
@@ -70,7 +72,3 @@ class Brokers:
         error = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
         done = next((index for index, ok in enumerate(published) if not ok), len(records))
         return done, error
-
-    def _broker(self, record: Record) -> str | None:
-        route = self.route(record)
-        return None if route is None else route[0]

@@ -41,13 +41,12 @@ def service_for(group: str, services: Services) -> Service:
 
 
 def handler_for(group: str, services: Services) -> Handler:
+    service = service_for(group, services)
     if group == ORCHESTRATOR:
         return partial(orchestrator.when_reply_advance_saga, services.orchestrator)
     if group == NOTIFIER:
         return partial(notifier.when_order_finished_notify_customer, services.orders)
-    if group not in ROUTES:
-        raise ValueError(f"no consumer group called {group!r}")
-    return ROUTES[group].bind(services.by_name()[group])
+    return ROUTES[group].bind(service)
 
 
 def wanted_by(group: str) -> Callable[[Message], bool]:

@@ -36,7 +36,7 @@ class _Saved:
 
     objs: list[Saveable] = field(default_factory=list)
     processing: ProcessingEvent[UUID] = field(default_factory=ProcessingEvent)
-    context: contextvars.Context | None = None
+    context: contextvars.Context = field(default_factory=contextvars.Context)
 
 
 @dataclass
@@ -89,9 +89,8 @@ class UnitOfWork:
             count = len(saved.processing.events)
             mine = recordings[start : start + count]
             start += count
-            context = saved.context or contextvars.copy_context()
             for listener in self.service.saved_listeners:
-                context.run(listener, self.service.name, saved.objs, mine)
+                saved.context.run(listener, self.service.name, saved.objs, mine)
         self.done = []
         self.causes = {}
         return recordings
