@@ -41,10 +41,12 @@ _COMPENSATED_BY = {step.name: step.done_by for step in COMPENSATIONS}
 _FAILURES = FORWARD_FAILURES | {events.ORDER_CANCELLED}
 _STOCK_SETTLED = _COMPENSATED_BY["release_stock"]
 _PAYMENT_SETTLED = _COMPENSATED_BY["refund_payment"]
+_SHIPPING_SETTLED = _COMPENSATED_BY["cancel_shipment"]
 CHOREOGRAPHY_EVENTS = (
     _FAILURES
     | _STOCK_SETTLED
     | _PAYMENT_SETTLED
+    | _SHIPPING_SETTLED
     | frozenset(
         {
             events.ORDER_CREATED,
@@ -221,9 +223,12 @@ def _choreography_derived(steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _choreography_status(facts: set[str]) -> str:
+    """Failed only once every service has settled its side: each compensates on its own, in any order, and
+    a saga shown as over must not have a compensation still on its way."""
     if events.ORDER_COMPLETED in facts and events.STOCK_SOLD in facts:
         return COMPLETED
-    if events.ORDER_CANCELLED in facts and facts & _STOCK_SETTLED and facts & _PAYMENT_SETTLED:
+    settled = (_STOCK_SETTLED, _PAYMENT_SETTLED, _SHIPPING_SETTLED)
+    if events.ORDER_CANCELLED in facts and all(facts & side for side in settled):
         return FAILED
     return COMPENSATING if facts & _FAILURES else STARTED
 

@@ -3,7 +3,6 @@ catalogue says; and ``GET /sagas`` pages, filters and shows a customer only thei
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import httpx
@@ -15,7 +14,6 @@ from tests.integration.scenario import get, place, settled_saga
 from tests.support import as_customer, assert_json_error, eventually
 
 RUN_SECONDS = 40.0  # step-timeout's orchestration waits out three 2 s timeouts (the settings fixture's)
-SETTLE_SECONDS = 10.0
 
 
 async def run(http: httpx.AsyncClient, name: str, body: dict[str, Any] | None = None) -> list[dict[str, str]]:
@@ -47,29 +45,10 @@ async def test_each_scenario_ends_in_both_styles_as_the_catalogue_says(
         order_id, mode = started["orderId"], started["sagaMode"]
         saga = await settled_saga(client, order_id, RUN_SECONDS)
         await trail_once_told(client, order_id, entry.follow_up == DELIVER_AGAIN)
-        differences, events = await outcome_once_settled(client, entry, order_id, mode)
-        assert differences == [], (mode, saga, events)
-
-
-async def outcome_once_settled(
-    http: httpx.AsyncClient, entry: Scenario, order_id: str, mode: str
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """How the order ended differs from the catalogue (nothing, if as it says), and its events. In choreography
-    the services compensate side by side, and one may still be on its way when the customer is told: the outcome
-    is read again until it matches or ``SETTLE_SECONDS`` have passed."""
-    last: tuple[list[str], list[dict[str, Any]]] = ([], [])
-
-    async def as_the_catalogue_says() -> bool:
-        nonlocal last
-        events = await get(http, f"/orders/{order_id}/events")
-        order, saga = await get(http, f"/orders/{order_id}"), await get(http, f"/sagas/{order_id}")
+        events = await get(client, f"/orders/{order_id}/events")
+        order, saga = await get(client, f"/orders/{order_id}"), await get(client, f"/sagas/{order_id}")
         actual = actual_outcome(order, saga, events, entry.follow_up == DELIVER_AGAIN)
-        last = (actual.differences(entry.styles[mode].expected, mode), events)
-        return not last[0]
-
-    with contextlib.suppress(AssertionError):  # the caller's assertion shows what still differed
-        await eventually(as_the_catalogue_says, SETTLE_SECONDS)
-    return last
+        assert actual.differences(entry.styles[mode].expected, mode) == [], (mode, saga, events)
 
 
 async def test_a_scenario_runs_in_the_one_style_asked_for(client: httpx.AsyncClient) -> None:

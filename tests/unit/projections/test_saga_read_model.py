@@ -217,10 +217,13 @@ def test_a_failed_choreography_compensates_until_every_service_settled_then_fail
         choreography("StockReleased", "inventory", 3),
     ]
     compensating = saga_row(*failing)
+    cancelled = [*failing, choreography("OrderCancelled", "orders", 4, reason="card declined")]
+    shipment_not_yet_aborted = saga_row(*cancelled)
 
-    failed = saga_row(*failing, choreography("OrderCancelled", "orders", 4, reason="card declined"))
+    failed = saga_row(*cancelled, choreography("ShipmentAborted", "shipping", 5, reason="card declined"))
 
     assert (compensating["status"], compensating["reason"]) == ("COMPENSATING", "PaymentFailed: card declined")
+    assert shipment_not_yet_aborted["status"] == "COMPENSATING"
     assert failed["status"] == "FAILED"
     assert [entry["state"] for entry in failed["history"]] == ["STARTED", "COMPENSATING", "FAILED"]
 
