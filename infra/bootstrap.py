@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -24,7 +25,7 @@ from handlers.services.orders import OrdersService
 from handlers.services.payments import PaymentsService
 from handlers.services.shipping import ShippingService
 from infra.brokers import Brokers
-from infra.dead_letters import DeadLetters
+from infra.dead_letters import UNMARKED, DeadLetters
 from infra.event_stores import service_env, share_one_pool
 from infra.fakes import LoggingNotifier, MockCarrier, MockPaymentGateway
 from infra.faults import DatabaseFaults
@@ -130,7 +131,11 @@ def bootstrap(
     handlers = {
         group: timed(group, through_outages(handler_for(group, services), halted), metrics, clock) for group in GROUPS
     }
-    dead_letters = DeadLetters(engine, on_parked=lambda parked: metrics.parked(parked.consumer, parked.transport))
+    dead_letters = DeadLetters(
+        engine,
+        on_parked=lambda parked: metrics.parked(parked.consumer, parked.transport),
+        on_unmarked=partial(doorbell.ring, UNMARKED),
+    )
     quarantine = Quarantine(dead_letters, services, handlers, {p.name: p for p in PROJECTIONS})
     positions = Positions(engine)
     wiring = Wiring(settings, services, positions, doorbell, clock, brokers, quarantine, metrics)
@@ -139,7 +144,7 @@ def bootstrap(
     kept = [p.loop for p in placed]
     if kept and settings.is_postgres:
         # a save NOTIFYs every process listening to its service: a process hears only what its loops wait for
-        listened = doorbell.wanted(SERVICE_NAMES)
+        listened = doorbell.wanted([*SERVICE_NAMES, UNMARKED])
         kept.append(LogNotifications(settings.database_url, listened, doorbell, faults.heard))
     return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers, quarantine, metrics, halted)
 

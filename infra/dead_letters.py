@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     func,
     select,
+    text,
 )
 
 from domain.common import ConflictError, NotFoundError, SagaMode
@@ -36,6 +37,10 @@ from infra.wire import decode, encode
 from projections.queries import Row
 
 PARKED = "PARKED"
+UNMARKED = "dead-letters"
+"""The doorbell source rung when a dead letter's saga is to be marked STUCK: the markers sleep until then."""
+UNMARKED_CHANNEL = "dead_letters_unmarked"
+"""What that NOTIFYs on PostgreSQL, so that the marker in another process hears it too (at commit)."""
 REDRIVEN = "REDRIVEN"
 DISCARDED = "DISCARDED"
 LOG, REDIS, RABBITMQ = "log", "redis", "rabbitmq"
@@ -150,10 +155,12 @@ class DeadLetters:
         engine: Engine,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_parked: Callable[[Undelivered], object] = lambda undelivered: None,
+        on_unmarked: Callable[[], object] = lambda: None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.on_parked = on_parked  # counts it, for the metrics
+        self.on_unmarked = on_unmarked  # wakes this process's STUCK markers
 
     def create_table(self) -> None:
         metadata.create_all(self.engine)
@@ -162,9 +169,12 @@ class DeadLetters:
         if connection is None:
             with self.engine.begin() as own:
                 return self.add(undelivered, own)
-        statement = dead_letters.insert().values(undelivered.row(self.clock())).returning(dead_letters.c.id)
+        row = undelivered.row(self.clock())
+        statement = dead_letters.insert().values(row).returning(dead_letters.c.id)
         dead_letter_id = int(connection.execute(statement).scalar_one())
         self.on_parked(undelivered)
+        if row["saga_mode"] is not None:
+            self._unmarked(connection)
         return dead_letter_id
 
     def get(self, dead_letter_id: int, connection: Connection | None = None) -> Row:
@@ -220,12 +230,19 @@ class DeadLetters:
                     saga_marked_at=None,
                 )
             )
+            self._unmarked(connection)
 
     def to_mark_again(self, dead_letter_id: int) -> None:
         with self.engine.begin() as connection:
             connection.execute(
                 dead_letters.update().where(dead_letters.c.id == dead_letter_id).values(saga_marked_at=None)
             )
+            self._unmarked(connection)
+
+    def _unmarked(self, connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"NOTIFY {UNMARKED_CHANNEL}"))
+        self.on_unmarked()
 
     def claim_unmarked(self, saga_mode: str, limit: int = 50) -> list[Row]:
         """Parked dead letters whose ``saga_mode`` saga is still to be marked, each claimed by one marker

@@ -20,6 +20,7 @@ from psycopg.sql import SQL, Identifier
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from infra.dead_letters import UNMARKED, UNMARKED_CHANNEL
 from infra.faults import FAULTS_CHANNEL
 from infra.loops import Doorbell
 from infra.settings import Settings
@@ -86,22 +87,27 @@ def channel_of(service: str) -> str:
     return f"{service}_{EVENTS_TABLE}"
 
 
+def _channel_for(source: str) -> str:
+    return UNMARKED_CHANNEL if source == UNMARKED else channel_of(source)
+
+
 class LogNotifications:
     """Rings the doorbell of a service's log whenever that service saves, in whichever process: every insert
-    NOTIFYs its channel. A reader woken this way need not poll, so an idle process barely touches the database."""
+    NOTIFYs its channel. A reader woken this way need not poll, so an idle process barely touches the database.
+    The same for a dead letter whose saga is to be marked STUCK (``UNMARKED``)."""
 
     name = "log-notifications"
 
     def __init__(
         self,
         database_url: str,
-        services: Sequence[str],
+        sources: Sequence[str],
         doorbell: Doorbell,
         injections: Callable[[bool], None] | None = None,
     ) -> None:
         """``injections``: told of every fault injected (True), and when the listener cannot hear them (False)."""
         self.conninfo = conninfo(database_url)
-        self.services = {channel_of(service): service for service in services}
+        self.sources = {_channel_for(source): source for source in sources}
         self.doorbell = doorbell
         self.injections = injections
         self.health = Health(self.name)
@@ -124,7 +130,7 @@ class LogNotifications:
             try:
                 connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
                 async with connection:
-                    for channel in (*self.services, FAULTS_CHANNEL):
+                    for channel in (*self.sources, FAULTS_CHANNEL):
                         await connection.execute(SQL("LISTEN {}").format(Identifier(channel)))
                     self.health.recovered()
                     self.doorbell.ring()  # whatever was saved while nobody listened
@@ -133,7 +139,7 @@ class LogNotifications:
                         if notification.channel == FAULTS_CHANNEL:
                             self._heard_injection(listening=True)
                         else:
-                            self.doorbell.ring(self.services.get(notification.channel))
+                            self.doorbell.ring(self.sources.get(notification.channel))
                 raise psycopg.OperationalError("the server ended the notifications")
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
                 self._heard_injection(listening=False)

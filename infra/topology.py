@@ -21,6 +21,7 @@ from handlers.retry import RetryPolicy
 from handlers.routing import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, service_for, wanted_by
 from handlers.services import Services
 from infra.brokers import Brokers
+from infra.dead_letters import UNMARKED
 from infra.log_consumers import Consumer, LogReader
 from infra.loops import Doorbell, Runnable, Worker
 from infra.metrics import Metrics
@@ -182,13 +183,15 @@ def _projector(wiring: Wiring) -> Placed:
 
 
 def _timers(wiring: Wiring) -> list[Placed]:
-    """The saga timer, and a STUCK marker per style, each in the role that keeps the store it writes."""
-    interval = wiring.settings.tick_interval_seconds
+    """The saga timer, and a STUCK marker per style, each in the role that keeps the store it writes. A marker
+    sleeps until a message is parked (its doorbell), and looks now and then in case a ring was missed."""
+    settings = wiring.settings
     timer = SagaTimer(autocommit(wiring.positions.engine), wiring.services.orchestrator.tick, wiring.clock)
-    placed = [Placed(ORCHESTRATOR, Worker(timer.name, timer.step, Doorbell(), interval))]
+    placed = [Placed(ORCHESTRATOR, Worker(timer.name, timer.step, Doorbell(), settings.tick_interval_seconds))]
     for mode in SagaMode:
         marker = StuckMarker(wiring.quarantine.store, wiring.services, mode.value)
-        placed.append(Placed(_MARKER_ROLES[mode], Worker(marker.name, marker.step, Doorbell(), interval)))
+        worker = Worker(marker.name, marker.step, wiring.doorbell, settings.idle_poll_seconds, sources=[UNMARKED])
+        placed.append(Placed(_MARKER_ROLES[mode], worker))
     return placed
 
 
