@@ -43,6 +43,7 @@ from infra.wire import encode, partition_of
 
 log = logging.getLogger(__name__)
 LEASE_MS = 5000
+MIN_BLOCK_SECONDS, MAX_BLOCK_SECONDS = 0.1, 1.0
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 
@@ -155,11 +156,13 @@ class RedisConsumer:
         self.upkeep_seconds = min(LEASE_MS / 5, claim_idle_ms) / 1000
         self._next_upkeep = 0.0
         self._next_trim = 0.0
+        self._stopping = asyncio.Event()
         self.hold = streams.client.register_script(_HOLD)
         self.release = streams.client.register_script(_RELEASE)
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
         """Consumes until ``stopping``, backing off while Redis is away (or loading, after a restart)."""
+        self._stopping = stopping
         try:
             while not stopping.is_set():
                 try:
@@ -283,9 +286,21 @@ class RedisConsumer:
         if not streams:
             await asyncio.sleep(0.1)
             return []
-        answer = await self.streams.client.xreadgroup(self.group, self.member, streams, count=50, block=100)
+        # An idle read blocks until the next upkeep is due (an entry ends it at once), not for a fixed tenth of a
+        # second: idle consumers would otherwise ask Redis ten times a second each. Stopping does not wait for it.
+        until_upkeep = self._next_upkeep - time.monotonic()
+        block_ms = int(min(max(until_upkeep, MIN_BLOCK_SECONDS), MAX_BLOCK_SECONDS) * 1000)
+        read = asyncio.ensure_future(
+            self.streams.client.xreadgroup(self.group, self.member, streams, count=50, block=block_ms)
+        )
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait((read, stopped), return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not read.done():
+            read.cancel()
+            return []
         # redis types the answer of both protocols; this client speaks RESP2, whose answer is [stream, entries] pairs
-        return list(answer or [])  # type: ignore[arg-type]
+        return list(read.result() or [])  # type: ignore[arg-type]
 
     async def _reclaimed(self, partition: int, min_idle_ms: int) -> list[Entry]:
         _, entries, _ = await self.streams.client.xautoclaim(
