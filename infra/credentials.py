@@ -12,6 +12,7 @@ import hmac
 import re
 import secrets
 from collections import OrderedDict
+from functools import cache
 from threading import Lock
 
 from sqlalchemy import Column, Engine, MetaData, String, Table, select
@@ -53,7 +54,10 @@ def matches(password: str, password_hash: str) -> bool:
     return hmac.compare_digest(candidate, base64.b64decode(digest))
 
 
-_NOBODY = hash_password(secrets.token_hex(16))  # checked for unknown customers, so that they take as long
+@cache
+def _nobody() -> str:
+    """Checked for unknown customers, so that they take as long: made on the first check, not at import."""
+    return hash_password(secrets.token_hex(16))
 
 
 class CredentialStore:
@@ -77,7 +81,7 @@ class CredentialStore:
                 select(credentials.c.password_hash).where(credentials.c.customer_id == customer_id)
             )
         if stored is None:
-            matches(password, _NOBODY)
+            matches(password, _nobody())
             return False
         remembered = (stored, hmac.digest(self._key, password.encode(), "sha256"))
         with self._lock:
@@ -93,7 +97,9 @@ class CredentialStore:
         return True
 
     def set_password(self, customer_id: str, password: str) -> None:
-        password_hash = hash_password(password)
+        self.set_password_hash(customer_id, hash_password(password))
+
+    def set_password_hash(self, customer_id: str, password_hash: str) -> None:
         with self.engine.begin() as connection:
             updated = connection.execute(
                 credentials.update().where(credentials.c.customer_id == customer_id).values(password_hash=password_hash)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from handlers.services import Services
-from infra.credentials import CredentialStore
+from infra.credentials import CredentialStore, hash_password
 
 BOOKS = (
     ("book-123", "クラウド設計パターン集", 3500, 5),
@@ -29,4 +31,11 @@ def seed_credentials(store: CredentialStore) -> None:
     """Gives each seed customer the demo password, unless they already have one (a changed password stays)."""
     for customer_id, *_ in CUSTOMERS:
         if not store.has_password(customer_id):
-            store.set_password(customer_id, DEMO_PASSWORD)
+            store.set_password_hash(customer_id, _demo_password_hash())
+
+
+@cache
+def _demo_password_hash() -> str:
+    """Hashed once per process, not per customer and start: the demo password is published anyway, so sharing
+    a salt among the seed customers gives nothing away, and a test suite starts hundreds of runtimes."""
+    return hash_password(DEMO_PASSWORD)
