@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError
 
 from domain.saga import OrderSaga
@@ -142,22 +142,29 @@ class RabbitConsumer:
         queues = [await channel.get_queue(name) for name in self.bus.partition_queues(self.route)]
         self._inboxes = [_Inbox() for _ in queues]
         drainers = [asyncio.create_task(self._drain(inbox, stopping)) for inbox in self._inboxes]
-        tags = [(queue, await queue.consume(inbox.put)) for queue, inbox in zip(queues, self._inboxes, strict=True)]
-        self.health.recovered()
-        await stopping.wait()
-        channel.close_callbacks.discard(self._channel_lost)
+        try:
+            tags = [(queue, await queue.consume(inbox.put)) for queue, inbox in zip(queues, self._inboxes, strict=True)]
+            self.health.recovered()
+            await stopping.wait()
+            channel.close_callbacks.discard(self._channel_lost)
+            await self._cancel(tags)
+        finally:  # also when consuming failed to start: the supervisor starts a new run, with drainers of its own
+            for inbox in self._inboxes:
+                inbox.close()  # what was not handled yet goes back to its queue when the channel closes
+            _, unfinished = await asyncio.wait(drainers, timeout=CONFIRM_SECONDS)  # batches in hand finish first
+            for drainer in unfinished:
+                drainer.cancel()
+        try:
+            await channel.close()
+        except (AMQPError, ConnectionError) as error:
+            log.warning("%s could not close its channel (%s)", self.name, error)
+
+    async def _cancel(self, tags: list[tuple[AbstractQueue, str]]) -> None:
         try:
             for queue, tag in tags:
                 await queue.cancel(tag)
         except (AMQPError, ConnectionError) as error:  # RabbitMQ is away: it requeues what was unacknowledged
             log.warning("%s could not cancel its consumers (%s)", self.name, error)
-        for inbox in self._inboxes:
-            inbox.close()  # what was not handled yet goes back to its queue when the channel closes
-        await asyncio.wait(drainers, timeout=CONFIRM_SECONDS)  # the batches in hand finish first
-        try:
-            await channel.close()
-        except (AMQPError, ConnectionError) as error:
-            log.warning("%s could not close its channel (%s)", self.name, error)
 
     def _channel_lost(self, _: AbstractChannel | None, error: BaseException | None) -> None:
         self.health.failed(error or RabbitMQUnavailableError("channel closed"), "channel closed: ")
