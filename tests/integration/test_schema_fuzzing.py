@@ -1,11 +1,14 @@
-"""The whole OpenAPI description, exercised by schemathesis on both topologies: generated valid and invalid
-requests to every route, as the operator and as a customer, then chains of calls that follow the links a
-placed order's answer declares. No answer may be a 5xx, have a status the route does not declare, or have a
-body or content type other than declared.
+"""The whole OpenAPI description, exercised by schemathesis: generated valid and invalid requests to every
+route, as the operator and as a customer, then chains of calls that follow the links a placed order's answer
+declares. No answer may be a 5xx, have a status the route does not declare, or have a body or content type other
+than declared.
 
-Bounded so that each topology takes a minute or two: a few dozen examples per route and mode. Each caller and
+On PostgreSQL, Redis and RabbitMQ only, the stricter topology: the edge and the handlers are the same code in
+both, and what only SQLite or only PostgreSQL refuses (a NUL character, an integer beyond BIGINT) is tested on
+both topologies in ``test_edge.py``. The examples are derandomised, so a second topology would send the very same
+requests again. Bounded so that it takes a minute or two: a few dozen examples per route and mode. Each caller and
 mode, and each caller's chains, is a test of its own on a fresh app, so that a parallel run (pytest-xdist) spreads
-them over its workers; the examples are the same as when they ran one after the other in one test.
+them over its workers.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from api.app import create_app
 from infra.settings import Settings
+from tests.conftest import TIMINGS
+from tests.infrastructure import borrowed_infrastructure
 from tests.support import ADMIN, as_customer
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -53,6 +58,13 @@ STREAM_EXAMPLES = 10
 # from GET /orders draws once per order listed, so the draws of a replayed scenario depend on what the server
 # holds by then, and Hypothesis stops the run as a "flaky strategy" (seen once in a full run).
 CONFIG = SchemathesisConfig.from_dict({"phases": {"stateful": {"inference": {"algorithms": ["location-headers"]}}}})
+
+
+@pytest.fixture
+async def settings() -> AsyncIterator[Settings]:
+    """The real servers' topology only (see above)."""
+    async with borrowed_infrastructure() as infrastructure:
+        yield Settings(**infrastructure, **TIMINGS)
 
 
 @pytest.fixture
