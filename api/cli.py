@@ -1,4 +1,8 @@
-"""The ``cloudmart`` command."""
+"""The ``cloudmart`` command.
+
+Each command imports what it runs when it runs (the HTTP API, the demo, the maintenance operations), so that a
+worker does not load the API first and a command refused for a wrong setting says so at once.
+"""
 
 from __future__ import annotations
 
@@ -15,23 +19,24 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-import uvicorn
-from fastapi import FastAPI
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TextColumn
 
-from api.app import create_app
-from api.demo import Result, embedded, remote, run_demo
 from api.preflight import USAGE, CannotProceedError, explain, listening_socket, reach, settings_from_environment
 from api.schemas import ProjectionName, ServiceName
-from infra import audit, logs
-from infra.bootstrap import ROLES, Runtime, bootstrap
-from infra.credentials import set_customer_password
+from infra import logs
 from infra.logs import LogFormat
-from infra.maintenance import check_consistency, open_services, replay_read_models, upgrade_database
 from infra.settings import DEV_ADMIN_TOKEN, Settings
+from infra.topology import ROLES
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from api.demo import Result
+    from infra.runtime import Runtime
 
 PORT = typer.Option(8000, min=1, max=65535, help="port to listen on")
 
@@ -64,6 +69,8 @@ def serve(
     access_log: bool = typer.Option(True, help="log every request"),
 ) -> None:
     """Runs the HTTP API together with every service in one process (settings from CLOUDMART_*)."""
+    from api.app import create_app
+
     settings = _startable()
     _serve(create_app(settings), listening_socket(host, port), settings, access_log)
 
@@ -75,6 +82,9 @@ def api(
     access_log: bool = typer.Option(True, help="log every request"),
 ) -> None:
     """Runs the HTTP API alone; the services run in `cloudmart worker` processes (distributed topology)."""
+    from api.app import create_app
+    from infra.bootstrap import bootstrap
+
     settings = _startable()
     application = create_app(settings, build=lambda settings: bootstrap(settings, roles=frozenset()))
     _serve(application, listening_socket(host, port), settings, access_log)
@@ -82,6 +92,8 @@ def api(
 
 def _serve(application: FastAPI, listener: socket.socket, settings: Settings, access_log: bool) -> None:
     """Serves on a socket already bound, once every server the settings name has answered."""
+    import uvicorn
+
     reach(settings, brokers=True)
     # log_config=None: uvicorn's lines go through this process's handler, in its format, instead of its own
     config = uvicorn.Config(application, log_config=None, log_level="info", access_log=access_log)
@@ -110,6 +122,8 @@ def worker(
     """Runs one part of the system alone (any number of replicas); SIGTERM stops it gracefully."""
     if role not in ROLES:
         raise typer.BadParameter(f"{role!r} is not one of {', '.join(sorted(ROLES))}", param_hint="ROLE")
+    from infra.bootstrap import bootstrap
+
     settings = _startable()
     reach(settings, brokers=True)
     runtime = bootstrap(settings, roles=frozenset({role}))
@@ -181,6 +195,8 @@ def worker_health() -> None:
 def check_command() -> None:
     """Verifies the invariants in docs/architecture.md (stock, money, final states, shipments, read models);
     exit 1 names each violation and the orders involved."""
+    from infra.maintenance import check_consistency
+
     violations = check_consistency(_existing())
     for violation in violations:
         typer.echo(str(violation))
@@ -195,6 +211,8 @@ def replay(
     projection: list[ProjectionName] = typer.Option([], help="rebuild only this read model (repeatable; all if none)"),
 ) -> None:
     """Rebuilds read models from the event stores, aside, then swaps them in (safe while the system runs)."""
+    from infra.maintenance import replay_read_models
+
     settings = _existing()
     columns = (*Progress.get_default_columns(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"))
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
@@ -230,6 +248,9 @@ def dump(
     file_format: DumpFormat = typer.Option(DumpFormat.jsonl, "--format", help="jsonl or csv"),
 ) -> None:
     """Writes every event to standard output, one per line, streaming (memory stays flat)."""
+    from infra import audit
+    from infra.maintenance import open_services
+
     with open_services(_existing()) as services:
         apps = services.by_name()
         chosen = [apps[service.value]] if service else list(apps.values())
@@ -260,6 +281,8 @@ def demo(
 ) -> None:
     """Runs the scenarios in each saga style, prints each saga as a timeline, then expected against actual
     outcomes; exit code 1 if any differs."""
+    from api.demo import embedded, remote, run_demo
+
     if not logging.getLogger().isEnabledFor(logging.INFO):  # the faults the scenarios inject would be warned of
         logging.getLogger().setLevel(logging.ERROR)
     modes = ["choreography", "orchestration"] if mode == DemoModes.BOTH else [mode.value]
@@ -280,6 +303,8 @@ def customer_password(
     customer_id: str = typer.Argument(..., help="the customer whose password to set, e.g. customer-001"),
 ) -> None:
     """Sets a customer's password for HTTP Basic, read from standard input (first line) or a hidden prompt."""
+    from infra.credentials import set_customer_password
+
     settings = _existing()
     password = typer.prompt("password", hide_input=True) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     problem = set_customer_password(settings, customer_id, password)
@@ -296,6 +321,8 @@ app.add_typer(database, name="db")
 @database.command()
 def upgrade() -> None:
     """Creates the schemas and tables the configured database lacks (idempotent; serve does it too)."""
+    from infra.maintenance import upgrade_database
+
     settings = settings_from_environment()
     reach(settings)
     for line in upgrade_database(settings):
