@@ -237,7 +237,6 @@ class DeadLetters:
             connection.execute(
                 dead_letters.update().where(dead_letters.c.id == dead_letter_id).values(saga_marked_at=None)
             )
-            self._unmarked(connection)
 
     def _unmarked(self, connection: Connection) -> None:
         if connection.dialect.name == "postgresql":

@@ -163,16 +163,19 @@ class StuckMarker:
         return f"stuck-marker:{_MARKER_ROLES[self.saga_mode]}"
 
     def step(self) -> int:
-        claimed = self.store.claim_unmarked(self.saga_mode)
-        for dead_letter in claimed:
+        """How many sagas it marked. One it could not mark is tried again when the marker next looks on its own
+        (``CLOUDMART_IDLE_POLL_SECONDS``), not at once: whatever failed (the saga's store, say) may take a while."""
+        marked = 0
+        for dead_letter in self.store.claim_unmarked(self.saga_mode):
             try:
                 interventions.mark_stuck(
                     self.services, dead_letter["order_id"], stuck_reason(dead_letter), dead_letter["id"]
                 )
-            except Exception:  # tried again at the next step: the dead letter is listed meanwhile
+                marked += 1
+            except Exception:  # the dead letter is listed meanwhile
                 log.exception("could not mark the saga of order %s STUCK", dead_letter["order_id"])
                 self.store.to_mark_again(dead_letter["id"])
-        return len(claimed)
+        return marked
 
 
 _MARKER_ROLES = {SagaMode.ORCHESTRATION.value: "orchestrator", SagaMode.CHOREOGRAPHY.value: "orders"}
