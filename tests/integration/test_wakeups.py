@@ -5,6 +5,8 @@ message wakes the STUCK markers the same way."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -24,51 +26,46 @@ A_MESSAGE = Message(
 )
 
 
-async def test_a_save_elsewhere_wakes_the_readers_of_that_log_and_no_other() -> None:
+@contextlib.asynccontextmanager
+async def listening_to(sources: list[str]) -> AsyncIterator[tuple[Settings, Doorbell]]:
+    """A database of the test's own, and a doorbell rung by what ``LogNotifications`` hears of ``sources`` there,
+    once it listens (it rings every bell when it starts: what it may have missed)."""
     async with borrowed_infrastructure() as infrastructure:
         settings = Settings(database_url=infrastructure["database_url"])
         upgrade_database(settings)
         doorbell = Doorbell()
         doorbell.bind(asyncio.get_running_loop())
-        inventory_bell, payments_bell = doorbell.listen(["inventory"]), doorbell.listen(["payments"])
+        started = doorbell.listen()
         stopping = asyncio.Event()
-        with ThreadPoolExecutor(1) as thread, open_services(settings) as elsewhere:
-            listening = asyncio.create_task(
-                LogNotifications(settings.database_url, SERVICE_NAMES, doorbell).run(stopping, thread)
+        with ThreadPoolExecutor(1) as thread:
+            listener = asyncio.create_task(
+                LogNotifications(settings.database_url, sources, doorbell).run(stopping, thread)
             )
-            await eventually(inventory_bell.is_set)  # once listening it rings every bell: saves it may have missed
-            inventory_bell.clear()
-            payments_bell.clear()
+            await eventually(started.is_set)
+            try:
+                yield settings, doorbell
+            finally:
+                stopping.set()
+                await asyncio.wait_for(listener, timeout=5)
 
+
+async def test_a_save_elsewhere_wakes_the_readers_of_that_log_and_no_other() -> None:
+    async with listening_to(list(SERVICE_NAMES)) as (settings, doorbell):
+        inventory_bell, payments_bell = doorbell.listen(["inventory"]), doorbell.listen(["payments"])
+        with open_services(settings) as elsewhere:
             await asyncio.to_thread(elsewhere.inventory.catalogue, "book-999", "A book", 1200, 3)
 
             await eventually(inventory_bell.is_set, timeout=5)
             assert not payments_bell.is_set()
-            stopping.set()
-            await asyncio.wait_for(listening, timeout=5)
 
 
 async def test_a_message_parked_elsewhere_wakes_the_stuck_markers_and_not_the_readers() -> None:
-    async with borrowed_infrastructure() as infrastructure:
-        settings = Settings(database_url=infrastructure["database_url"])
-        upgrade_database(settings)
-        doorbell = Doorbell()
-        doorbell.bind(asyncio.get_running_loop())
+    async with listening_to([*SERVICE_NAMES, UNMARKED]) as (settings, doorbell):
         markers, readers = doorbell.listen([UNMARKED]), doorbell.listen(SERVICE_NAMES)
-        stopping = asyncio.Event()
         elsewhere = DeadLetters(create_read_engine(settings))
-        with ThreadPoolExecutor(1) as thread:
-            listening = asyncio.create_task(
-                LogNotifications(settings.database_url, [*SERVICE_NAMES, UNMARKED], doorbell).run(stopping, thread)
-            )
-            await eventually(markers.is_set)  # once listening it rings every bell: what it may have missed
-            markers.clear()
-            readers.clear()
 
-            await asyncio.to_thread(elsewhere.add, Undelivered.of("payments", "redis", A_MESSAGE, ValueError(), 5))
+        await asyncio.to_thread(elsewhere.add, Undelivered.of("payments", "redis", A_MESSAGE, ValueError(), 5))
 
-            await eventually(markers.is_set, timeout=5)
-            assert not readers.is_set()
-            stopping.set()
-            await asyncio.wait_for(listening, timeout=5)
-            elsewhere.engine.dispose()
+        await eventually(markers.is_set, timeout=5)
+        assert not readers.is_set()
+        elsewhere.engine.dispose()
