@@ -17,7 +17,20 @@ RUN_SECONDS = 40.0  # step-timeout's orchestration waits out three 2 s timeouts 
 
 
 async def run(http: httpx.AsyncClient, name: str, body: dict[str, Any] | None = None) -> list[dict[str, str]]:
-    response = await http.post(f"/scenarios/{name}/run", json=body or {})
+    return started(await http.post(f"/scenarios/{name}/run", json=body or {}), name)
+
+
+async def run_once_free(http: httpx.AsyncClient, name: str, body: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """Runs ``name`` as soon as the run before it has finished in the background (409 until then)."""
+
+    async def free_again() -> httpx.Response | None:
+        response = await http.post(f"/scenarios/{name}/run", json=body or {})
+        return None if response.status_code == 409 else response
+
+    return started(await eventually(free_again, RUN_SECONDS), name)
+
+
+def started(response: httpx.Response, name: str) -> list[dict[str, str]]:
     assert response.status_code == 202, response.text
     assert response.json()["scenario"] == name
     runs: list[dict[str, str]] = response.json()["runs"]
@@ -66,17 +79,13 @@ async def test_a_second_run_while_one_is_in_progress_is_a_conflict_that_names_it
     assert "step-timeout" in detail
     await settled_saga(client, runs[0]["orderId"], RUN_SECONDS)
 
-    async def free_again() -> httpx.Response | None:
-        response = await client.post("/scenarios/success/run", json={"sagaModes": ["choreography"]})
-        return response if response.status_code == 202 else None
-
-    await eventually(free_again, RUN_SECONDS)
+    await run_once_free(client, "success", {"sagaModes": ["choreography"]})
     assert (await get(client, "/admin/faults"))["pending"] == {"inventory": [], "payments": [], "shipping": []}
 
 
 async def test_a_scenario_that_buys_restocks_first_so_that_it_never_runs_out(client: httpx.AsyncClient) -> None:
     for _ in range(3):  # book-123 has 5 copies in the seed: the third run needs more
-        runs = await run(client, "success")
+        runs = await run_once_free(client, "success")  # the last run's follow-up may still be closing
         for started in runs:
             assert (await settled_saga(client, started["orderId"]))["status"] == "COMPLETED"
         await trail_once_told(client, runs[-1]["orderId"], delivered_again=False)
