@@ -85,7 +85,7 @@ def build_services(
         orchestrator=OrchestratorService(clock, timing, env=service_env(settings, "orchestrator")),
         idempotency_keys=idempotency_keys or InMemoryIdempotencyKeys(),
     )
-    share_one_pool(services.by_name().values())
+    share_one_pool(services.by_name().values(), settings)
     if metrics is not None:
         for app in services.by_name().values():
             app.saved_listeners.append(SagaFacts(metrics).saved)

@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 from infra.settings import IN_MEMORY as IN_MEMORY  # where it has always been imported from
 from infra.settings import Settings
 
+STARTUP_WAIT_SECONDS = 30  # eventsourcing's own default wait for a connection
+
 
 class UnsupportedDatabaseError(ValueError):
     pass
@@ -57,18 +59,26 @@ def _postgres_env(settings: Settings, service: str) -> dict[str, str]:
         # first store's pool to all five.
         "POSTGRES_POOL_SIZE": "0",
         "POSTGRES_MAX_OVERFLOW": str(settings.connection_budget.event_stores),
-        "POSTGRES_CONNECT_TIMEOUT": str(settings.postgres_connect_timeout_seconds),
+        # Building a store opens its first connections; that may wait longer than a call later does, since a
+        # busy server (a burst of starts, a checkpoint) must not stop a process from starting. ``share_one_pool``
+        # then sets the configured wait.
+        "POSTGRES_CONNECT_TIMEOUT": str(max(STARTUP_WAIT_SECONDS, settings.postgres_connect_timeout_seconds)),
     }
 
 
-def share_one_pool(apps: Iterable[Application[Any]]) -> None:
+def share_one_pool(apps: Iterable[Application[Any]], settings: Settings) -> None:
     """Lets the services' PostgreSQL event stores take turns on the first one's pool, so that a process
     opens at most its budget's ``event_stores`` connections, not that many per service. The other pools
-    are closed (each held only the connection that created its table)."""
+    are closed (each held only the connection that created its table). From now on a call waits for a
+    connection as long as the settings say, not the start-up's wait."""
     datastores = [datastore for app in apps if isinstance(datastore := _datastore_of(app), PostgresDatastore)]
+    if not datastores:
+        return
+    shared = datastores[0].pool
+    shared.timeout = settings.postgres_connect_timeout_seconds
     for datastore in datastores[1:]:
         datastore.pool.close()
-        datastore.pool = datastores[0].pool
+        datastore.pool = shared
 
 
 def _datastore_of(app: Application[Any]) -> object:

@@ -1,4 +1,5 @@
-"""The PostgreSQL event store writes each save in one round trip, and a refused write leaves it usable."""
+"""The PostgreSQL event store writes each save in one round trip, a refused write leaves it usable, and the
+stores of one process share one pool."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import uuid
 
 from domain.commands import CreateOrder
 from handlers.services.orders import OrdersService
-from infra.event_stores import service_env
+from infra.bootstrap import SERVICE_NAMES, build_services
+from infra.event_stores import STARTUP_WAIT_SECONDS, service_env
 from infra.fakes import LoggingNotifier
+from infra.faults import InMemoryFaults
 from infra.postgres_events import create_schemas
 from infra.read_database import create_read_engine
 from infra.settings import Settings
@@ -38,3 +41,21 @@ async def test_a_second_creation_of_an_order_is_refused_and_the_next_save_goes_o
     assert again == 0  # the store refused version 1 twice; the failed transaction was rolled back
     assert next_one > first
     assert stored == [first, next_one]
+
+
+async def test_the_stores_wait_longer_for_their_first_connections_than_a_call_does_later() -> None:
+    async with borrowed_infrastructure() as infrastructure:
+        settings = Settings(database_url=infrastructure["database_url"], postgres_connect_timeout_seconds=1)
+        engine = create_read_engine(settings)
+        create_schemas(engine, SERVICE_NAMES)
+        engine.dispose()
+        services = build_services(settings, InMemoryFaults())
+        try:
+            pools = {id(app.factory.datastore.pool): app.factory.datastore.pool for app in services.by_name().values()}
+        finally:
+            for app in services.by_name().values():
+                app.close()
+
+    assert service_env(settings, "orders")["POSTGRES_CONNECT_TIMEOUT"] == str(STARTUP_WAIT_SECONDS)
+    assert len(pools) == 1  # the five stores share one pool …
+    assert [pool.timeout for pool in pools.values()] == [1]  # … whose calls wait as configured
