@@ -10,9 +10,7 @@ from eventsourcing.postgres import PostgresDatastore
 from sqlalchemy.engine import make_url
 
 from infra.settings import IN_MEMORY as IN_MEMORY  # where it has always been imported from
-from infra.settings import Settings
-
-STARTUP_WAIT_SECONDS = 30  # eventsourcing's own default wait for a connection
+from infra.settings import STARTUP_WAIT_SECONDS, Settings
 
 
 class UnsupportedDatabaseError(ValueError):

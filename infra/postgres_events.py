@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from infra.dead_letters import UNMARKED, UNMARKED_CHANNEL
 from infra.faults import FAULTS_CHANNEL
 from infra.loops import Doorbell
-from infra.settings import Settings
+from infra.settings import STARTUP_WAIT_SECONDS, Settings
 from infra.supervision import Health
 
 log = logging.getLogger(__name__)
@@ -171,8 +171,9 @@ def one_at_a_time(settings: Settings) -> Iterator[None]:
     if not settings.is_postgres:
         yield
         return
-    timeout = settings.postgres_connect_timeout_seconds
-    with psycopg.connect(conninfo(settings.database_url), autocommit=True, connect_timeout=timeout) as connection:
+    with psycopg.connect(
+        conninfo(settings.database_url), autocommit=True, connect_timeout=STARTUP_WAIT_SECONDS
+    ) as connection:
         connection.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK,))
         yield
 

@@ -24,6 +24,10 @@ class UnsafeAdminTokenError(RuntimeError):
     """The admin token is public knowledge and the deployment is not a local sandbox."""
 
 
+# How long a starting process waits for PostgreSQL's connections (eventsourcing's own default).
+STARTUP_WAIT_SECONDS = 30
+
+
 @dataclass(frozen=True)
 class ConnectionBudget:
     """How one process's PostgreSQL connections are shared out: one for the listener that hears every

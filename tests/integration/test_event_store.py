@@ -8,12 +8,12 @@ import uuid
 from domain.commands import CreateOrder
 from handlers.services.orders import OrdersService
 from infra.bootstrap import SERVICE_NAMES, build_services
-from infra.event_stores import STARTUP_WAIT_SECONDS, service_env
+from infra.event_stores import service_env
 from infra.fakes import LoggingNotifier
 from infra.faults import InMemoryFaults
 from infra.postgres_events import create_schemas
 from infra.read_database import create_read_engine
-from infra.settings import Settings
+from infra.settings import STARTUP_WAIT_SECONDS, Settings
 from tests.infrastructure import borrowed_infrastructure
 
 
