@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -26,13 +27,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 
 from infra.event_stores import IN_MEMORY, UnsupportedDatabaseError
 from infra.settings import Settings
 from projections.tables import drop_outdated, metadata, positions, read_models
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def create_read_engine(settings: Settings) -> Engine:
@@ -48,10 +50,47 @@ def create_read_engine(settings: Settings) -> Engine:
         event.listen(engine, "connect", _tune_sqlite)
     else:
         url = make_url(settings.database_url).set(drivername="postgresql+psycopg")
-        engine = create_engine(
-            url, pool_size=settings.connection_budget.read_models, max_overflow=0, pool_pre_ping=True
-        )
+        engine = create_engine(url, pool_size=settings.connection_budget.read_models, max_overflow=0)
+        _ping_after_idle(engine)
     return engine
+
+
+def ask(engine: Engine, question: Callable[..., T], *args: object) -> T:
+    """``question(connection, *args)`` on a connection of its own, one round trip per query; asked once more
+    if the connection turns out to have died in the pool (the database restarted): the pool is renewed."""
+    try:
+        with autocommit(engine).connect() as connection:
+            return question(connection, *args)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    with autocommit(engine).connect() as connection:
+        return question(connection, *args)
+
+
+IDLE_BEFORE_PING_SECONDS = 1.0
+_IDLE_SINCE = "cloudmart_idle_since"
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Pings a pooled connection before use only if it sat idle for a while: one that served a moment ago
+    is almost surely alive, and under load a ping before every use is a round trip (and a transaction)
+    per statement. One that dies even so fails its statement; SQLAlchemy then renews the pool, the
+    loops retry, and an API read tries once more (``Runtime.query``)."""
+
+    @event.listens_for(engine, "checkin")
+    def idle_from_now(_: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle_for_long(dbapi_connection: Any, record: Any, _: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_BEFORE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:  # the pool replaces it and checks out another
+            raise DisconnectionError(f"a pooled connection was found closed: {error}") from error
 
 
 def autocommit(engine: Engine) -> Engine:

@@ -22,7 +22,7 @@ from infra.loops import Doorbell, Runnable
 from infra.metrics import Metrics
 from infra.quarantine import Quarantine
 from infra.rabbitmq import REPLIES, RabbitConsumer
-from infra.read_database import PROJECTOR, Positions, autocommit
+from infra.read_database import PROJECTOR, Positions, ask, autocommit
 from infra.read_model_rebuild import Rebuilt, projections_named, rebuild
 from infra.redis_streams import RedisConsumer
 from infra.settings import Settings
@@ -95,11 +95,7 @@ class Runtime:
     async def query(self, question: Callable[..., T], *args: object) -> T:
         """Asks the read models ``question`` on a worker thread, holding a connection only meanwhile."""
 
-        def ask() -> T:
-            with self.read() as connection:
-                return question(connection, *args)
-
-        return await anyio.to_thread.run_sync(ask)
+        return await anyio.to_thread.run_sync(lambda: ask(self.engine, question, *args))
 
     async def health(self) -> dict[str, str]:
         """One line per backend this process depends on: "ok", or what is wrong with it."""

@@ -34,17 +34,22 @@ async def get(http: httpx.AsyncClient, path: str) -> Any:
 async def settled_saga(http: httpx.AsyncClient, order_id: str, timeout: float = 20.0) -> dict[str, Any]:
     """The saga once it is over: final state, and no command of its own still in flight."""
 
+    last_seen: dict[str, Any] = {}
+
     async def finished() -> dict[str, Any] | None:
         response = await http.get(f"/sagas/{order_id}", headers={"Prefer": f"wait={timeout:g}"})  # a long poll
-        saga = response.json() if response.status_code == 200 else None
+        saga = last_seen["saga"] = response.json() if response.status_code == 200 else None
         if saga is None or saga["status"] not in FINAL_SAGA_STATES:
             return None
         in_flight = saga["sagaType"] == "orchestration" and saga["currentStep"] is not None
         # each read model catches up on its own: the order's may follow its saga's by a batch
-        order_final = (await http.get(f"/orders/{order_id}")).json().get("status") != "PENDING"
-        return None if in_flight or not order_final else saga
+        order = last_seen["order"] = (await http.get(f"/orders/{order_id}")).json()
+        return None if in_flight or order.get("status") == "PENDING" else saga
 
-    return await eventually(finished, timeout)
+    try:
+        return await eventually(finished, timeout)
+    except AssertionError as unsettled:
+        raise AssertionError(f"saga {order_id} not settled within {timeout:g} s; last seen: {last_seen}") from unsettled
 
 
 async def inject(http: httpx.AsyncClient, service: str, fault: str, times: int) -> None:
