@@ -297,7 +297,8 @@ class RedisConsumer:
         await asyncio.wait((read, stopped), return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
         if not read.done():
-            read.cancel()
+            read.cancel()  # it may end with the error of its connection closed under it first: nothing to report
+            read.add_done_callback(lambda ended: ended.cancelled() or ended.exception())
             return []
         # redis types the answer of both protocols; this client speaks RESP2, whose answer is [stream, entries] pairs
         return list(read.result() or [])  # type: ignore[arg-type]
