@@ -19,6 +19,7 @@ from projections.queries import Row
 
 log = logging.getLogger(__name__)
 MAX_WAIT_SECONDS = 60.0
+RESEND_SECONDS = 1.0
 PreferHeader = Annotated[
     str | None,
     Header(max_length=200, description="`wait=N`: answer once the saga is over, or after N seconds (at most 60)"),
@@ -35,7 +36,8 @@ def wait_seconds(prefer: str | None) -> float:
 class SagaEnds:
     """Answers the requests waiting on sagas as the projector writes about their orders: one round trip per
     ``poll_interval_seconds`` finds the sagas that changed among those waited on, however many requests
-    wait, and nothing is asked while nobody waits."""
+    wait, and nothing is asked while nobody waits. Once a second every waited saga is read again, so that
+    a change the event index did not show (or a failed read) cannot keep a request waiting to its deadline."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -75,18 +77,26 @@ class SagaEnds:
                 del self._waiting[order_id]
 
     async def _watch_event_index(self) -> None:
+        loop = asyncio.get_running_loop()
+        seen: int | None = None
+        every_saga_at = 0.0
         try:
-            # whoever read its saga before ``seen`` was taken gets it again, so that no change falls between
-            seen = await self.runtime.query(queries.last_event_id)
-            self._tell(await self.runtime.query(queries.sagas_of, set(self._waiting)))
             while self._waiting:
-                await asyncio.sleep(self.runtime.settings.poll_interval_seconds)
                 try:
-                    seen, sagas = await self.runtime.query(queries.sagas_changed, seen, set(self._waiting))
+                    if seen is None or loop.time() >= every_saga_at:
+                        # Whoever read its saga before ``seen`` was taken gets it again, so that no change falls
+                        # between; and every waited saga is read again each RESEND_SECONDS, so that a change
+                        # missed for any reason keeps a request waiting a second at most, not to its deadline.
+                        seen = None
+                        last = await self.runtime.query(queries.last_event_id)
+                        self._tell(await self.runtime.query(queries.sagas_of, set(self._waiting)))
+                        seen, every_saga_at = last, loop.time() + RESEND_SECONDS
+                    else:
+                        seen, sagas = await self.runtime.query(queries.sagas_changed, seen, set(self._waiting))
+                        self._tell(sagas)
                 except Exception:  # the waiters still answer at their deadline; say why they were not told
                     log.exception("watching for sagas that ended failed; trying again")
-                    continue
-                self._tell(sagas)
+                await asyncio.sleep(self.runtime.settings.poll_interval_seconds)
         finally:
             self._watch = None
 

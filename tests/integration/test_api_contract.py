@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from projections import queries
 from tests.support import assert_json_error, event_positions, eventually
 
 GOOD_ORDER: dict[str, Any] = {"customerId": "customer-001", "bookId": "book-123", "quantity": 1, "price": 3500}
@@ -164,6 +165,32 @@ async def test_many_long_polls_each_get_their_own_saga(client: httpx.AsyncClient
     assert [saga["orderId"] for saga in sagas] == order_ids
     assert all(saga["status"] in ("COMPLETED", "FAILED") for saga in sagas), sagas
     assert sum(saga["status"] == "COMPLETED" for saga in sagas) == SEED_STOCK  # 8 orders for 5 copies
+
+
+async def test_a_long_poll_is_answered_even_when_the_watch_misses_the_change_and_fails_at_first(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _seeded(client)
+    first_reads: list[int] = []
+
+    def last_event_id_failing_once(connection: Any) -> int:
+        first_reads.append(1)
+        if len(first_reads) == 1:
+            raise ConnectionError("the read models went away for a moment")
+        return real_last_event_id(connection)
+
+    real_last_event_id = queries.last_event_id
+    monkeypatch.setattr(queries, "last_event_id", last_event_id_failing_once)
+    monkeypatch.setattr(queries, "sagas_changed", lambda connection, after, order_ids: (after, []))  # hears nothing
+    order_id = (await _place(client, {**GOOD_ORDER, "sagaMode": "orchestration"})).json()["orderId"]
+    started = asyncio.get_running_loop().time()
+
+    response = await client.get(f"/sagas/{order_id}", headers={"Prefer": "wait=30"})
+
+    assert response.json()["status"] == "COMPLETED"
+    assert response.json()["currentStep"] is None
+    assert asyncio.get_running_loop().time() - started < 10  # told by the watch's read of every saga, each second
+    assert len(first_reads) >= 2
 
 
 # ---------------------------------------------------------------------------------------------------------------
