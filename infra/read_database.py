@@ -76,7 +76,7 @@ def _ping_after_idle(engine: Engine) -> None:
     """Pings a pooled connection before use only if it sat idle for a while: one that served a moment ago
     is almost surely alive, and under load a ping before every use is a round trip (and a transaction)
     per statement. One that dies even so fails its statement; SQLAlchemy then renews the pool, the
-    loops retry, and an API read tries once more (``Runtime.query``)."""
+    loops retry, and a read through ``ask`` (every API read) tries once more."""
 
     @event.listens_for(engine, "checkin")
     def idle_from_now(_: Any, record: Any) -> None:

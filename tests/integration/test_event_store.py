@@ -7,10 +7,11 @@ import uuid
 
 from domain.commands import CreateOrder
 from handlers.services.orders import OrdersService
-from infra.bootstrap import SERVICE_NAMES, build_services
+from infra.bootstrap import build_services
 from infra.event_stores import service_env
 from infra.fakes import LoggingNotifier
 from infra.faults import InMemoryFaults
+from infra.maintenance import upgrade_database
 from infra.postgres_events import create_schemas
 from infra.read_database import create_read_engine
 from infra.settings import STARTUP_WAIT_SECONDS, Settings
@@ -46,9 +47,7 @@ async def test_a_second_creation_of_an_order_is_refused_and_the_next_save_goes_o
 async def test_the_stores_wait_longer_for_their_first_connections_than_a_call_does_later() -> None:
     async with borrowed_infrastructure() as infrastructure:
         settings = Settings(database_url=infrastructure["database_url"], postgres_connect_timeout_seconds=1)
-        engine = create_read_engine(settings)
-        create_schemas(engine, SERVICE_NAMES)
-        engine.dispose()
+        upgrade_database(settings)
         services = build_services(settings, InMemoryFaults())
         try:
             pools = {id(app.factory.datastore.pool): app.factory.datastore.pool for app in services.by_name().values()}

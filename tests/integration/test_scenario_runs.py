@@ -54,8 +54,8 @@ async def test_each_scenario_ends_in_both_styles_as_the_catalogue_says(
     runs = await run(client, entry.name)
 
     assert [r["sagaMode"] for r in runs] == ["choreography", "orchestration"]
-    for started in runs:
-        order_id, mode = started["orderId"], started["sagaMode"]
+    for a_run in runs:
+        order_id, mode = a_run["orderId"], a_run["sagaMode"]
         saga = await settled_saga(client, order_id, RUN_SECONDS)
         await trail_once_told(client, order_id, entry.follow_up == DELIVER_AGAIN)
         events = await get(client, f"/orders/{order_id}/events")
@@ -86,8 +86,8 @@ async def test_a_second_run_while_one_is_in_progress_is_a_conflict_that_names_it
 async def test_a_scenario_that_buys_restocks_first_so_that_it_never_runs_out(client: httpx.AsyncClient) -> None:
     for _ in range(3):  # book-123 has 5 copies in the seed: the third run needs more
         runs = await run_once_free(client, "success")  # the last run's follow-up may still be closing
-        for started in runs:
-            assert (await settled_saga(client, started["orderId"]))["status"] == "COMPLETED"
+        for a_run in runs:
+            assert (await settled_saga(client, a_run["orderId"]))["status"] == "COMPLETED"
         await trail_once_told(client, runs[-1]["orderId"], delivered_again=False)
 
     book = await get(client, "/inventory/book-123")
