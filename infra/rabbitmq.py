@@ -109,8 +109,10 @@ class RabbitConsumer:
     """Consumes every partition of one route; RabbitMQ lets one replica at a time have each partition.
 
     Each partition's messages are handled in the order they came, in batches: the broker hands over up to
-    ``PREFETCH`` unacknowledged messages per partition, and whatever has arrived is handled as one unit of
-    work of the service (one transaction), then acknowledged. Partitions are handled side by side."""
+    ``PREFETCH`` unacknowledged messages per partition, and whatever has arrived in all of them is handled as
+    one unit of work of the service (one transaction), then acknowledged. Partitions are independent, so one
+    batch takes them one after another; handled side by side, they were batches of their own that raced for
+    the same aggregates (a book's stock, a customer's account) and lost to each other on every commit."""
 
     def __init__(
         self,
@@ -140,8 +142,9 @@ class RabbitConsumer:
         channel.reopen_callbacks.add(self._channel_back)
         await channel.set_qos(prefetch_count=PREFETCH)  # remembered by the robust channel and set again on reopen
         queues = [await channel.get_queue(name) for name in self.bus.partition_queues(self.route)]
-        self._inboxes = [_Inbox() for _ in queues]
-        drainers = [asyncio.create_task(self._drain(inbox, stopping)) for inbox in self._inboxes]
+        arrived = asyncio.Event()
+        self._inboxes = [_Inbox(arrived) for _ in queues]
+        drainers = [asyncio.create_task(self._drain(arrived, stopping))]
         try:
             tags = [(queue, await queue.consume(inbox.put)) for queue, inbox in zip(queues, self._inboxes, strict=True)]
             self.health.recovered()
@@ -174,17 +177,18 @@ class RabbitConsumer:
     def _channel_back(self, _: AbstractChannel | None) -> None:
         self.health.recovered()
 
-    async def _drain(self, inbox: _Inbox, stopping: asyncio.Event) -> None:
-        """Handles one partition's messages as they come, whatever has arrived at once."""
+    async def _drain(self, arrived: asyncio.Event, stopping: asyncio.Event) -> None:
+        """Handles the messages as they come, whatever has arrived in every partition at once."""
         while not stopping.is_set():
-            await inbox.ready.wait()
+            await arrived.wait()
             await asyncio.sleep(LINGER_SECONDS)  # what RabbitMQ delivers meanwhile joins the batch
-            inbox.ready.clear()
-            while batch := inbox.take():
+            arrived.clear()
+            while batch := [incoming for inbox in self._inboxes for incoming in inbox.take()]:
                 await self._handle_in_order(batch)
 
     async def _handle_in_order(self, messages: list[AbstractIncomingMessage]) -> None:
-        """As many at a time as a batch lets (one transaction for all); one whose handler raised goes alone."""
+        """As many at a time as a batch lets (one transaction for all); one whose handler raised goes alone,
+        then the batch goes on after it."""
         rest = messages
         while rest:
             done = await self._batched(rest)
@@ -227,11 +231,12 @@ class RabbitConsumer:
 
 
 class _Inbox:
-    """One partition's delivered messages, in the order RabbitMQ delivered them, waiting to be handled."""
+    """One partition's delivered messages, in the order RabbitMQ delivered them, waiting to be handled.
+    ``arrived`` is set when any partition's inbox receives a message (or closes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, arrived: asyncio.Event) -> None:
         self.messages: deque[AbstractIncomingMessage] = deque()
-        self.ready = asyncio.Event()
+        self.ready = arrived
         self.closed = False
 
     async def put(self, incoming: AbstractIncomingMessage) -> None:

@@ -197,17 +197,8 @@ class RedisConsumer:
         if not self.owned:
             await asyncio.sleep(0.1)
             return
-        # Each order's messages are in one partition: partitions are independent, so they are handled
-        # side by side, each in its own order, as replicas of the group would. All of them finish
-        # before the next read, even when one fails, so that no partition ever has two handlers.
         batches = await self._new_entries()
-        outcomes = await asyncio.gather(
-            *(self._handle_in_order(self._partition(stream), entries, thread) for stream, entries in batches),
-            return_exceptions=True,
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        await self._handle_in_order([(self._partition(stream), entries) for stream, entries in batches], thread)
         if batches:  # what arrives meanwhile joins the next read, rather than coming one entry at a time
             await asyncio.sleep(LINGER_SECONDS)
 
@@ -215,38 +206,57 @@ class RedisConsumer:
         """Keeps this member's leases, and handles what is pending too long (its own failures, or what a
         member that died left behind in the partitions just taken over)."""
         taken_over = await self._balance()
-        for partition in sorted(self.owned):
-            idle = 0 if partition in taken_over else self.claim_idle_ms
-            await self._handle_in_order(partition, await self._reclaimed(partition, idle), thread)
+        reclaimed = [
+            (partition, await self._reclaimed(partition, 0 if partition in taken_over else self.claim_idle_ms))
+            for partition in sorted(self.owned)
+        ]
+        await self._handle_in_order(reclaimed, thread)
         if self.streams.trim_seconds and time.monotonic() >= self._next_trim:  # the first member trims for all
             self._next_trim = time.monotonic() + self.streams.trim_seconds
             for partition in sorted(self.owned):
                 await self.streams.trim(partition)
 
-    async def _handle_in_order(self, partition: int, entries: list[Entry], thread: Executor) -> None:
-        """Handles a partition's entries in order, as many at a time as the batch lets (one transaction for
-        all); one whose handler raised goes alone. One that keeps failing is parked and acknowledged like the
-        others; only one that could not be parked either holds back the rest, until it is reclaimed. Those
-        handled are acknowledged together afterwards (one XACK, not one per entry)."""
-        handled: list[bytes] = []
-        rest = entries
+    async def _handle_in_order(self, partitions: Sequence[tuple[int, list[Entry]]], thread: Executor) -> None:
+        """Handles the entries of every partition as one batch (one transaction for all), each partition's in
+        order; partitions are independent, so the batch takes them one after another (handled side by side,
+        they were batches of their own that raced for the same aggregates and lost to each other on commit).
+
+        One entry whose handler raised goes alone, then the batch goes on after it. One that keeps failing is
+        parked and acknowledged like the others; only one that could not be parked either holds back the rest
+        of its partition, until it is reclaimed. Those handled are acknowledged together afterwards (one XACK
+        per partition, not one per entry)."""
+        rest = [(partition, entry) for partition, entries in partitions for entry in entries]
+        handled: dict[int, list[bytes]] = {partition: [] for partition, _ in partitions}
+        held_back: set[int] = set()
         while rest:
-            done = await self._batched(rest, thread)
-            handled += [entry_id for entry_id, _ in rest[:done]]
+            done = await self._batched([fields for _, (_, fields) in rest], thread)
+            for partition, (entry_id, _) in rest[:done]:
+                handled[partition].append(entry_id)
             rest = rest[done:]
             if not rest:
                 break
-            entry_id, fields = rest[0]
-            if not await self._process(partition, entry_id, fields, thread):
+            (partition, (entry_id, fields)), rest = rest[0], rest[1:]
+            if await self._process(partition, entry_id, fields, thread):
+                handled[partition].append(entry_id)
+            else:
+                held_back.add(partition)
+                rest = [item for item in rest if item[0] != partition]
+        for partition, entry_ids in handled.items():
+            if partition in held_back:
                 self.stalled.add(partition)
-                break
-            handled.append(entry_id)
-            rest = rest[1:]
-        else:
-            if entries:
+            elif entry_ids:
                 self.stalled.discard(partition)
-        if handled:
-            await self.streams.client.xack(self.streams.stream(partition), self.group, *handled)
+            if entry_ids:
+                await self.streams.client.xack(self.streams.stream(partition), self.group, *entry_ids)
+
+    async def _batched(self, bodies: list[dict[bytes, bytes]], thread: Executor) -> int:
+        """How many of the entries with these fields, from the first, one batch handled and committed."""
+        if self.batch is None:
+            return 0
+        delivery = Delivery(self.name, REDIS, self.policy, self.group)
+        return await asyncio.get_running_loop().run_in_executor(
+            thread, delivery.attempt_batch, [_body(fields) for fields in bodies], self.handle, self.batch, self.wants
+        )
 
     async def _balance(self) -> set[int]:
         """Keeps this member's fair share of partitions; returns those it has just taken over."""
@@ -313,16 +323,6 @@ class RedisConsumer:
             count=50,
         )
         return [(entry_id, fields) for entry_id, fields in entries if fields]
-
-    async def _batched(self, entries: list[Entry], thread: Executor) -> int:
-        """How many of ``entries``, from the first, one batch handled and committed."""
-        if self.batch is None:
-            return 0
-        bodies = [_body(fields) for _, fields in entries]
-        delivery = Delivery(self.name, REDIS, self.policy, self.group)
-        return await asyncio.get_running_loop().run_in_executor(
-            thread, delivery.attempt_batch, bodies, self.handle, self.batch, self.wants
-        )
 
     async def _process(self, partition: int, entry_id: bytes, fields: dict[bytes, bytes], thread: Executor) -> bool:
         """Handles one entry, retrying it, and parks it if it keeps failing: True, to acknowledge. False only if

@@ -21,10 +21,9 @@ from infra.health import readiness
 from infra.loops import Doorbell, Runnable
 from infra.metrics import Metrics
 from infra.quarantine import Quarantine
-from infra.rabbitmq import REPLIES, RabbitConsumer
+from infra.rabbitmq import REPLIES
 from infra.read_database import PROJECTOR, Positions, ask, autocommit
 from infra.read_model_rebuild import Rebuilt, projections_named, rebuild
-from infra.redis_streams import RedisConsumer
 from infra.settings import Settings
 from infra.supervision import Health, supervise
 
@@ -58,8 +57,8 @@ class Runtime:
         self.halted.clear()
         if self.brokers.rabbitmq:
             await self.brokers.rabbitmq.connect((*(f"commands.{group}" for group in SERVICE_GROUPS), REPLIES))
-        threads = _threads_for(self.workers, self.settings.partitions)
-        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cloudmart")
+        # a thread for each loop: each hands its thread one step at a time (a consumer, one batch of all its partitions)
+        self._threads = ThreadPoolExecutor(max_workers=max(1, len(self.workers)), thread_name_prefix="cloudmart")
         self._tasks = [asyncio.create_task(self._supervised(worker), name=worker.name) for worker in self.workers]
 
     def _supervised(self, worker: Runnable) -> Coroutine[None, None, None]:
@@ -117,8 +116,3 @@ class Runtime:
                 return False
             await asyncio.sleep(self.settings.poll_interval_seconds / 5)
         return True
-
-
-def _threads_for(workers: list[Runnable], partitions: int) -> int:
-    """A thread for each step that may run at once: the broker consumers handle their partitions side by side."""
-    return max(1, sum(partitions if isinstance(worker, RedisConsumer | RabbitConsumer) else 1 for worker in workers))

@@ -1,13 +1,21 @@
-"""Replicas of a consumer group share the work without ever handling one order's messages out of order."""
+"""Replicas of a consumer group share the work without ever handling one order's messages out of order; one
+consumer handles what arrived in all its partitions as one batch."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from handlers.messages import Message
+from handlers.services.unit_of_work import UnitOfWork
+from infra.dead_letters import Undelivered
+from infra.rabbitmq import RabbitBus, RabbitConsumer
 from infra.redis_streams import RedisConsumer, RedisStreams
+from infra.wire import partition_of
 from tests.infrastructure import REDIS_URL, borrowed_infrastructure
 from tests.support import eventually
 
@@ -59,3 +67,94 @@ async def test_two_replicas_split_the_partitions_and_each_order_is_handled_in_or
         by_order.setdefault(order_id, []).append(sequence)
     assert all(sequences == list(range(MESSAGES_PER_ORDER)) for sequences in by_order.values()), by_order
     assert {name for name, _, _ in handled} == {"replica-a", "replica-b"}
+
+
+class Batches:
+    """A consumer's units of work, as the order ids each one was handed (nothing is saved, nothing committed)."""
+
+    def __init__(self) -> None:
+        self.handed: list[list[str]] = []
+
+    @contextmanager
+    def batch(self) -> Iterator[UnitOfWork]:
+        self.handed.append([])
+        yield UnitOfWork(cast(Any, None))  # a unit with nothing held commits nothing: it needs no service
+
+    def handle(self, received: Message) -> None:
+        self.handed[-1].append(received.order_id)
+
+    def partitions_per_batch(self, partitions: int) -> list[int]:
+        return [len({partition_of(order_id, partitions) for order_id in batch}) for batch in self.handed if batch]
+
+
+async def consumed(consumer: RedisConsumer | RabbitConsumer, done: Callable[[], bool]) -> None:
+    """Runs the consumer until ``done``."""
+    stopping = asyncio.Event()
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        running = asyncio.create_task(consumer.run(stopping, thread))
+        await eventually(done, timeout=30)
+        stopping.set()
+        await running
+
+
+async def test_what_waits_in_every_partition_of_a_stream_is_handled_as_one_batch() -> None:
+    """Partitions handled side by side were batches of their own, racing for the same aggregates at commit."""
+    async with borrowed_infrastructure() as infrastructure:
+        streams = RedisStreams(REDIS_URL, infrastructure["namespace"], partitions=4)
+        batches = Batches()
+        consumer = RedisConsumer(streams, "inventory", batches.handle, claim_idle_ms=500, batch=batches.batch)
+        await streams.ensure_group("inventory")
+        for order in range(ORDERS):
+            await streams.publish(message(f"order-{order}", 0))
+        await consumed(consumer, lambda: sum(len(batch) for batch in batches.handed) == ORDERS)
+        await streams.close()
+
+    assert batches.partitions_per_batch(4) == [4], batches.handed
+
+
+async def test_what_waits_in_every_partition_queue_is_handled_in_batches_across_partitions() -> None:
+    async with borrowed_infrastructure() as infrastructure:
+        bus = RabbitBus(infrastructure["rabbitmq_url"], infrastructure["namespace"], partitions=4)
+        await bus.connect(("commands.inventory",))
+        for order in range(ORDERS):
+            await bus.publish("commands.inventory", message(f"order-{order}", 0))
+        batches = Batches()
+        consumer = RabbitConsumer(bus, "commands.inventory", batches.handle, batch=batches.batch)
+        await consumed(consumer, lambda: sum(len(batch) for batch in batches.handed) == ORDERS)
+        await bus.close()
+
+    # RabbitMQ delivers to the four queues' consumers one after another: the first batch may start before all
+    # have arrived, but never holds one partition alone while others wait
+    assert max(batches.partitions_per_batch(4)) > 1, batches.handed
+
+
+async def test_a_partition_held_back_by_an_entry_that_could_not_be_parked_goes_on_once_it_is_handled() -> None:
+    async with borrowed_infrastructure() as infrastructure:
+        streams = RedisStreams(REDIS_URL, infrastructure["namespace"], partitions=4)
+        handled: list[tuple[str, int]] = []
+        failures = {("order-0", 0): 1}  # its first delivery fails, whatever the retry policy does with it
+
+        def handle(received: Message) -> None:
+            key = (received.order_id, received.payload["sequence"])
+            if failures.get(key, 0) > 0:
+                raise RuntimeError("not yet")
+            handled.append(key)
+
+        def park(_: Undelivered) -> None:
+            failures.clear()  # the quarantine is out of reach this once; the entry stays pending
+            raise OSError("quarantine unreachable")
+
+        consumer = RedisConsumer(streams, "inventory", handle, claim_idle_ms=200, park=park, batch=Batches().batch)
+        await streams.ensure_group("inventory")
+        await streams.publish(message("order-0", 0))
+        stopping = asyncio.Event()
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            running = asyncio.create_task(consumer.run(stopping, thread))
+            await eventually(lambda: ("order-0", 0) in handled, timeout=30)  # reclaimed once idle, then handled
+            await streams.publish(message("order-0", 1))
+            await eventually(lambda: ("order-0", 1) in handled, timeout=30)
+            stopping.set()
+            await running
+        await streams.close()
+
+    assert handled == [("order-0", 0), ("order-0", 1)]
