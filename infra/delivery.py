@@ -53,15 +53,18 @@ class Delivery:
         once; how many of them, from the first, are done (handled and committed, or not wanted). The item
         after those is one that could not be read or whose handler raised: the caller hands it to ``attempt``.
         Runs in the consumer's thread."""
+        messages: list[Message] = []
+        for item in items:
+            try:
+                messages.append(item if isinstance(item, Message) else decoded(item))
+            except Exception:  # the batch ends before it: attempt_body parks it, saying why
+                break
         done = 0
         spans: list[Span] = []
         try:
             with batch() as unit:
-                for item in items:
-                    try:
-                        message = item if isinstance(item, Message) else decoded(item)
-                    except Exception:  # attempt_body parks it, saying why
-                        break
+                unit.read_ahead({message.order_id for message in messages if wants(message)})
+                for message in messages:
                     if wants(message):
                         with handling_message(message, self.group, end_on_exit=False) as span:
                             spans.append(span)

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from copy import deepcopy
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, project_aggregate
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
-from eventsourcing.persistence import IntegrityError, Mapper, Recording
+from eventsourcing.persistence import IntegrityError, Mapper, Recording, StoredEvent
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from handlers.causation import CausalMapper
@@ -34,8 +35,19 @@ retry_on_conflict: Callable[[Callable[P, R]], Callable[P, R]] = retry(
 _batch: ContextVar[UnitOfWork | None] = ContextVar("unit of work", default=None)
 
 
+@runtime_checkable
+class ReadsManyAggregates(Protocol):
+    """A recorder that reads the new events of many aggregates in one query (on PostgreSQL)."""
+
+    def select_events_after(self, versions: Mapping[UUID, int]) -> Sequence[StoredEvent]: ...
+
+
 class Service(Application[UUID]):
     """An event-sourced service whose log doubles as its outbox."""
+
+    per_order: ClassVar[tuple[Callable[[str], UUID], ...]] = ()
+    """The ids of the aggregates this service keeps (at most) one of per order: a batch reads those of all
+    its orders at once (``read_ahead``)."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
@@ -64,6 +76,8 @@ class Service(Application[UUID]):
         unit = self._unit()
         if unit is not None and version is None and aggregate_id in unit.loaded:
             aggregate: Aggregate = unit.loaded[aggregate_id]
+        elif unit is not None and version is None and aggregate_id in unit.absent:
+            return None
         else:
             try:
                 aggregate = self._load(aggregate_id, kind, version)
@@ -73,6 +87,50 @@ class Service(Application[UUID]):
                 unit.loaded[aggregate_id] = aggregate
         assert isinstance(aggregate, kind)
         return aggregate
+
+    def read_ahead(self, unit: UnitOfWork, order_ids: Collection[str]) -> None:
+        """Brings the per-order aggregates of a batch's orders into ``unit`` in one query, where one each would
+        be asked otherwise: each as the library's cache-and-fast-forward load leaves it, or known absent.
+        Nothing on a store that reads one aggregate at a time."""
+        if not self.per_order or self.repository.cache is None or not isinstance(self.recorder, ReadsManyAggregates):
+            return
+        wanted = {create_id(order_id) for create_id in self.per_order for order_id in order_ids}
+        wanted -= unit.loaded.keys() | unit.absent
+        cached = {aggregate_id: self._cached(aggregate_id) for aggregate_id in wanted}
+        versions = {aggregate_id: aggregate.version if aggregate else 0 for aggregate_id, aggregate in cached.items()}
+        new_events: dict[UUID, list[Any]] = defaultdict(list)
+        for stored in self.recorder.select_events_after(versions):
+            new_events[UUID(str(stored.originator_id))].append(self.mapper.to_domain_event(stored))
+        for aggregate_id in wanted:
+            aggregate = self._fast_forward(aggregate_id, cached[aggregate_id], new_events[aggregate_id])
+            if aggregate is None:
+                unit.absent.add(aggregate_id)
+            else:
+                unit.loaded[aggregate_id] = deepcopy(aggregate)  # the cache keeps its own, as the library's load
+
+    def _cached(self, aggregate_id: UUID) -> Aggregate | None:
+        try:
+            aggregate = self.repository.cache.get(aggregate_id) if self.repository.cache else None
+        except KeyError:
+            return None
+        assert aggregate is None or isinstance(aggregate, Aggregate)
+        return aggregate
+
+    def _fast_forward(self, aggregate_id: UUID, cached: Aggregate | None, events: list[Any]) -> Aggregate | None:
+        """What the library's load does with events it read: a new aggregate is cached; a cached one is brought
+        up to date in place, under the library's lock for it, skipping what another thread applied meanwhile."""
+        repository = self.repository
+        if cached is None:
+            aggregate: Aggregate | None = project_aggregate(None, events)
+            if aggregate is not None and repository.cache is not None:
+                repository.cache.put(aggregate_id, aggregate)
+            return aggregate
+        lock = repository._use_fastforward_lock(aggregate_id)  # the library's own lock, so that loads agree
+        try:
+            with lock:
+                return project_aggregate(cached, [e for e in events if e.originator_version > cached.version])
+        finally:
+            repository._disuse_fastforward_lock(aggregate_id)
 
     def _load(self, aggregate_id: UUID, kind: type[A], version: int | None) -> Aggregate:
         """The library's load, without asking for a snapshot of an aggregate of a kind that has none (a

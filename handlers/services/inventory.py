@@ -14,6 +14,7 @@ class InventoryService(Service):
     """A book's stock, and each order's reservation of it."""
 
     name = "inventory"
+    per_order = (Reservation.create_id,)
     fault_key = "inventory"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Book: 50}
 

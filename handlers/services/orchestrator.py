@@ -23,6 +23,7 @@ class OrchestratorService(Service):
     """The Saga Orchestrator: every decision is the saga aggregate's, every command an event in this log."""
 
     name = "orchestrator"
+    per_order = (OrderSaga.create_id,)
 
     def __init__(self, clock: Clock, timing: Timing, env: dict[str, str] | None = None) -> None:
         super().__init__(env)

@@ -15,6 +15,7 @@ class OrdersService(Service):
     """The orders themselves: placed, completed or cancelled once, and the customer told how each ended."""
 
     name = "orders"
+    per_order = (Order.create_id,)
 
     def __init__(self, notifier: Notifier, env: dict[str, str] | None = None) -> None:
         super().__init__(env)

@@ -18,6 +18,7 @@ class PaymentsService(Service):
     """Each customer's account, and each order's payment: charged once, refunded or voided at most once."""
 
     name = "payments"
+    per_order = (Payment.create_id,)
     fault_key = "payments"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Account: 50}
 

@@ -10,6 +10,7 @@ class ShippingService(Service):
     """Each order's shipment: waiting for its stock, payment and address, then booked with the carrier."""
 
     name = "shipping"
+    per_order = (Shipment.create_id,)
     fault_key = "shipping"
 
     def __init__(

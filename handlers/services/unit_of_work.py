@@ -15,7 +15,7 @@ today and never re-runs a message that succeeded.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -44,10 +44,16 @@ class UnitOfWork:
     service: Service
     loaded: dict[UUID, Aggregate] = field(default_factory=dict)
     """Every aggregate loaded or saved in this batch, as the batch's messages left it."""
+    absent: set[UUID] = field(default_factory=set)
+    """Aggregates read ahead and not found (``Service.read_ahead``), unless saved since (then in ``loaded``)."""
     done: list[_Saved] = field(default_factory=list)
     current: _Saved = field(default_factory=_Saved)
     causes: dict[int, Cause | None] = field(default_factory=dict)
     """The cause of each held-back event (by ``id``), current when its message saved it."""
+
+    def read_ahead(self, order_ids: Collection[str]) -> None:
+        """Reads the service's per-order aggregates of these orders at once, before their messages are handled."""
+        self.service.read_ahead(self, order_ids)
 
     def hold(self, objs: Sequence[Saveable]) -> None:
         """What ``Service.save`` does inside a batch: collects the events now, records them at ``commit``."""
@@ -73,6 +79,7 @@ class UnitOfWork:
         batch ends here: nothing but ``commit`` may follow."""
         self.current = _Saved()
         self.loaded.clear()
+        self.absent.clear()
 
     def commit(self) -> list[Recording[UUID]]:
         """Records every handled message's events in one transaction, then tells the save listeners."""

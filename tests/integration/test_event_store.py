@@ -4,8 +4,14 @@ stores of one process share one pool."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
 
 from domain.commands import CreateOrder
+from domain.orders import Order
 from handlers.services.orders import OrdersService
 from infra.bootstrap import build_services
 from infra.event_stores import service_env
@@ -58,3 +64,40 @@ async def test_the_stores_wait_longer_for_their_first_connections_than_a_call_do
     assert service_env(settings, "orders")["POSTGRES_CONNECT_TIMEOUT"] == str(STARTUP_WAIT_SECONDS)
     assert len(pools) == 1  # the five stores share one pool …
     assert [pool.timeout for pool in pools.values()] == [1]  # … whose calls wait as configured
+
+
+async def test_a_batch_reads_its_orders_aggregates_at_once_up_to_date_or_known_absent() -> None:
+    """One query for the per-order aggregates of a whole batch: a new one, one cached here and changed by another
+    process since, and one that does not exist; the handlers then load them without asking the store again."""
+    async with borrowed_infrastructure() as infrastructure:
+        settings = Settings(database_url=infrastructure["database_url"], postgres_connections=3)
+        upgrade_database(settings)
+        here = OrdersService(LoggingNotifier(), env=service_env(settings, "orders"))
+        elsewhere = OrdersService(LoggingNotifier(), env=service_env(settings, "orders"))
+        try:
+            cached, fresh, missing = new_order(), new_order(), new_order()
+            for order in (cached, fresh):
+                here.create(order, "choreography")
+            here.get(cached.order_id)  # now in this process's cache, at version 1
+            elsewhere.cancel(cached.order_id, "changed elsewhere")
+            asked: list[UUID] = []
+            counted = here.recorder.select_events
+
+            def select_events(originator_id: UUID, **kwargs: Any) -> Sequence[StoredEvent]:
+                asked.append(originator_id)
+                return counted(originator_id, **kwargs)
+
+            here.recorder.select_events = select_events  # type: ignore[method-assign]
+            with here.batch() as unit:
+                unit.read_ahead({cached.order_id, fresh.order_id, missing.order_id})
+                seen = [here.find(Order.create_id(order.order_id), Order) for order in (cached, fresh, missing)]
+            plain = here.get(cached.order_id)
+        finally:
+            here.close()
+            elsewhere.close()
+
+    assert asked == [Order.create_id(cached.order_id)]  # only the plain load after the batch asked the store
+    assert seen[0] is not None and (seen[0].status, seen[0].version) == ("CANCELLED", 2)
+    assert seen[1] is not None and seen[1].id == Order.create_id(fresh.order_id)
+    assert seen[2] is None
+    assert (plain.status, plain.version) == ("CANCELLED", 2)  # the cache itself was brought up to date

@@ -78,7 +78,10 @@ class Batches:
     @contextmanager
     def batch(self) -> Iterator[UnitOfWork]:
         self.handed.append([])
-        yield UnitOfWork(cast(Any, None))  # a unit with nothing held commits nothing: it needs no service
+        yield UnitOfWork(cast(Any, self))  # a unit with nothing held commits nothing: it needs no service
+
+    def read_ahead(self, unit: UnitOfWork, order_ids: object) -> None:
+        """Nothing to read ahead: nothing is loaded."""
 
     def handle(self, received: Message) -> None:
         self.handed[-1].append(received.order_id)
