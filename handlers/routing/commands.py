@@ -41,7 +41,7 @@ def answered_before(service: Service, kind: type[Participant], command: Message)
     or from an earlier attempt, and its reply is in the log already: nothing more is said."""
     outcomes = [
         e
-        for e in service.events.get(kind.create_id(command.order_id))
+        for e in service.history(kind.create_id(command.order_id))
         if isinstance(e, DomainEvent) and _name(e) in OUTCOMES[command.type]
     ]
     if not outcomes:

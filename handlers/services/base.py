@@ -48,6 +48,9 @@ class Service(Application[UUID]):
     per_order: ClassVar[tuple[Callable[[str], UUID], ...]] = ()
     """The ids of the aggregates this service keeps (at most) one of per order: a batch reads those of all
     its orders at once (``read_ahead``)."""
+    per_order_histories: ClassVar[bool] = False
+    """Whether a batch reads those aggregates' whole histories too (``history``): a participant looks there
+    for the outcome of a command it may have answered before. Short: a handful of events per order."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
@@ -97,16 +100,28 @@ class Service(Application[UUID]):
         wanted = {create_id(order_id) for create_id in self.per_order for order_id in order_ids}
         wanted -= unit.loaded.keys() | unit.absent
         cached = {aggregate_id: self._cached(aggregate_id) for aggregate_id in wanted}
-        versions = {aggregate_id: aggregate.version if aggregate else 0 for aggregate_id, aggregate in cached.items()}
+        versions = {
+            aggregate_id: aggregate.version if aggregate and not self.per_order_histories else 0
+            for aggregate_id, aggregate in cached.items()
+        }
         new_events: dict[UUID, list[Any]] = defaultdict(list)
         for stored in self.recorder.select_events_after(versions):
             new_events[UUID(str(stored.originator_id))].append(self.mapper.to_domain_event(stored))
         for aggregate_id in wanted:
+            if self.per_order_histories:
+                unit.histories[aggregate_id] = new_events[aggregate_id]
             aggregate = self._fast_forward(aggregate_id, cached[aggregate_id], new_events[aggregate_id])
             if aggregate is None:
                 unit.absent.add(aggregate_id)
             else:
                 unit.loaded[aggregate_id] = deepcopy(aggregate)  # the cache keeps its own, as the library's load
+
+    def history(self, aggregate_id: UUID) -> list[Any]:
+        """Every event of an aggregate, as stored (what this batch holds back is not in it yet)."""
+        unit = self._unit()
+        if unit is not None and aggregate_id in unit.histories:
+            return unit.histories[aggregate_id]
+        return list(self.events.get(aggregate_id))
 
     def _cached(self, aggregate_id: UUID) -> Aggregate | None:
         try:

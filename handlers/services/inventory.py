@@ -15,6 +15,7 @@ class InventoryService(Service):
 
     name = "inventory"
     per_order = (Reservation.create_id,)
+    per_order_histories = True
     fault_key = "inventory"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Book: 50}
 

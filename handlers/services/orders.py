@@ -16,6 +16,7 @@ class OrdersService(Service):
 
     name = "orders"
     per_order = (Order.create_id,)
+    per_order_histories = True
 
     def __init__(self, notifier: Notifier, env: dict[str, str] | None = None) -> None:
         super().__init__(env)

@@ -19,6 +19,7 @@ class PaymentsService(Service):
 
     name = "payments"
     per_order = (Payment.create_id,)
+    per_order_histories = True
     fault_key = "payments"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Account: 50}
 

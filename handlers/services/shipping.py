@@ -11,6 +11,7 @@ class ShippingService(Service):
 
     name = "shipping"
     per_order = (Shipment.create_id,)
+    per_order_histories = True
     fault_key = "shipping"
 
     def __init__(

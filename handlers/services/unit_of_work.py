@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.application import ProcessingEvent
@@ -46,6 +46,8 @@ class UnitOfWork:
     """Every aggregate loaded or saved in this batch, as the batch's messages left it."""
     absent: set[UUID] = field(default_factory=set)
     """Aggregates read ahead and not found (``Service.read_ahead``), unless saved since (then in ``loaded``)."""
+    histories: dict[UUID, list[Any]] = field(default_factory=dict)
+    """The stored events of aggregates read ahead, when the service reads their histories too."""
     done: list[_Saved] = field(default_factory=list)
     current: _Saved = field(default_factory=_Saved)
     causes: dict[int, Cause | None] = field(default_factory=dict)
@@ -80,6 +82,7 @@ class UnitOfWork:
         self.current = _Saved()
         self.loaded.clear()
         self.absent.clear()
+        self.histories.clear()
 
     def commit(self) -> list[Recording[UUID]]:
         """Records every handled message's events in one transaction, then tells the save listeners."""

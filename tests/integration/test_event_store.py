@@ -68,7 +68,8 @@ async def test_the_stores_wait_longer_for_their_first_connections_than_a_call_do
 
 async def test_a_batch_reads_its_orders_aggregates_at_once_up_to_date_or_known_absent() -> None:
     """One query for the per-order aggregates of a whole batch: a new one, one cached here and changed by another
-    process since, and one that does not exist; the handlers then load them without asking the store again."""
+    process since, and one that does not exist; the handlers then load them, and their histories, without asking
+    the store again."""
     async with borrowed_infrastructure() as infrastructure:
         settings = Settings(database_url=infrastructure["database_url"], postgres_connections=3)
         upgrade_database(settings)
@@ -91,6 +92,7 @@ async def test_a_batch_reads_its_orders_aggregates_at_once_up_to_date_or_known_a
             with here.batch() as unit:
                 unit.read_ahead({cached.order_id, fresh.order_id, missing.order_id})
                 seen = [here.find(Order.create_id(order.order_id), Order) for order in (cached, fresh, missing)]
+                history = [type(event).__name__ for event in here.history(Order.create_id(cached.order_id))]
             plain = here.get(cached.order_id)
         finally:
             here.close()
@@ -100,4 +102,5 @@ async def test_a_batch_reads_its_orders_aggregates_at_once_up_to_date_or_known_a
     assert seen[0] is not None and (seen[0].status, seen[0].version) == ("CANCELLED", 2)
     assert seen[1] is not None and seen[1].id == Order.create_id(fresh.order_id)
     assert seen[2] is None
+    assert history == ["OrderCreated", "OrderCancelled"]  # what a participant asks of a command it may have answered
     assert (plain.status, plain.version) == ("CANCELLED", 2)  # the cache itself was brought up to date
