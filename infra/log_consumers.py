@@ -21,6 +21,7 @@ from handlers.services.base import Service
 from infra.dead_letters import LOG, Undelivered
 from infra.delivery import Batch, Delivery
 from infra.log_records import as_event, to_message, to_record
+from infra.postgres_events import heads_of
 from infra.read_database import Positions
 from infra.wire import encode
 
@@ -44,7 +45,7 @@ class LogReader:
         if reached is None:
             reached = self.positions.of(self.consumer, connection)
         # every log's end first, then the pages: an effect in one log is rarely read without its cause in another
-        heads = [source.recorder.max_notification_id() if len(self.sources) > 1 else None for source in self.sources]
+        heads = self._heads() if len(self.sources) > 1 else [None for _ in self.sources]
         per_source = []
         for source, head in zip(self.sources, heads, strict=True):
             start = reached.get(source.name, 0) + 1
@@ -59,6 +60,11 @@ class LogReader:
         records = list(heapq.merge(*per_source, key=lambda record: record.occurred_at))
         advanced = {record.source: record.position for record in records}  # in order: the last one wins
         return records, advanced
+
+    def _heads(self) -> list[int | None]:
+        """Every log's last notification id: in one query on PostgreSQL, one per log otherwise."""
+        at_once = heads_of([source.recorder for source in self.sources])
+        return at_once if at_once is not None else [source.recorder.max_notification_id() for source in self.sources]
 
 
 @dataclass

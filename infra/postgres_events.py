@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import psycopg
@@ -102,6 +102,29 @@ class EventsTableRecorder(PostgresApplicationRecorder):
                 if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
                     conn.execute("ROLLBACK")  # a failed statement leaves the explicit transaction open
                 raise
+
+
+def heads_of(recorders: Sequence[object]) -> list[int | None] | None:
+    """The last notification id of each of these event stores, asked in one query where they share one pool
+    (``share_one_pool``); None where they do not (another kind of store, or pools of their own)."""
+    if not recorders or not all(isinstance(recorder, EventsTableRecorder) for recorder in recorders):
+        return None
+    tables = [cast(EventsTableRecorder, recorder) for recorder in recorders]
+    if len({id(table.datastore.pool) for table in tables}) != 1:
+        return None
+    statement = SQL("SELECT {}").format(
+        SQL(", ").join(
+            SQL("(SELECT MAX(notification_id) FROM {}.{}) AS {}").format(
+                Identifier(table.datastore.schema), Identifier(table.events_table_name), Identifier(f"head{number}")
+            )
+            for number, table in enumerate(tables)
+        )
+    )
+    with tables[0].datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, prepare=True)
+        row = curs.fetchone()
+    assert row is not None
+    return list(row.values())
 
 
 def channel_of(service: str) -> str:

@@ -18,7 +18,7 @@ from infra.event_stores import service_env
 from infra.fakes import LoggingNotifier
 from infra.faults import InMemoryFaults
 from infra.maintenance import upgrade_database
-from infra.postgres_events import create_schemas
+from infra.postgres_events import create_schemas, heads_of
 from infra.read_database import create_read_engine
 from infra.settings import STARTUP_WAIT_SECONDS, Settings
 from tests.infrastructure import borrowed_infrastructure
@@ -104,3 +104,23 @@ async def test_a_batch_reads_its_orders_aggregates_at_once_up_to_date_or_known_a
     assert seen[2] is None
     assert history == ["OrderCreated", "OrderCancelled"]  # what a participant asks of a command it may have answered
     assert (plain.status, plain.version) == ("CANCELLED", 2)  # the cache itself was brought up to date
+
+
+async def test_the_ends_of_every_log_are_asked_in_one_query_and_agree_with_asking_each() -> None:
+    async with borrowed_infrastructure() as infrastructure:
+        settings = Settings(database_url=infrastructure["database_url"], postgres_connections=3)
+        upgrade_database(settings)
+        services = build_services(settings, InMemoryFaults())
+        try:
+            services.orders.create(new_order(), "choreography")
+            services.orders.create(new_order(), "choreography")
+            recorders = [app.recorder for app in services.by_name().values()]
+            at_once = heads_of(recorders)
+            one_by_one = [recorder.max_notification_id() for recorder in recorders]
+        finally:
+            for app in services.by_name().values():
+                app.close()
+
+    assert at_once == one_by_one
+    assert at_once[0] == 2 and at_once[1:] == [None, None, None, None]  # orders first; the others are empty
+    assert heads_of([object()]) is None  # another kind of store: asked one by one
