@@ -236,7 +236,7 @@ class _Inbox:
 
     def __init__(self, arrived: asyncio.Event) -> None:
         self.messages: deque[AbstractIncomingMessage] = deque()
-        self.ready = arrived
+        self.arrived = arrived
         self.closed = False
 
     async def put(self, incoming: AbstractIncomingMessage) -> None:
@@ -244,7 +244,7 @@ class _Inbox:
         # waits: so the inbox keeps RabbitMQ's order
         if not self.closed:
             self.messages.append(incoming)
-            self.ready.set()
+            self.arrived.set()
 
     def take(self) -> list[AbstractIncomingMessage]:
         if self.closed:
@@ -257,7 +257,7 @@ class _Inbox:
     def close(self) -> None:
         self.closed = True
         self.messages.clear()
-        self.ready.set()
+        self.arrived.set()
 
 
 async def _acknowledge(incoming: AbstractIncomingMessage) -> None:

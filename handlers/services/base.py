@@ -99,6 +99,8 @@ class Service(Application[UUID]):
             return
         wanted = {create_id(order_id) for create_id in self.per_order for order_id in order_ids}
         wanted -= unit.loaded.keys() | unit.absent
+        if not wanted:
+            return
         cached = {aggregate_id: self._cached(aggregate_id) for aggregate_id in wanted}
         versions = {
             aggregate_id: aggregate.version if aggregate and not self.per_order_histories else 0
