@@ -116,7 +116,7 @@ class Service(Application[UUID]):
             if aggregate is None:
                 unit.absent.add(aggregate_id)
             else:
-                unit.loaded[aggregate_id] = deepcopy(aggregate)  # the cache keeps its own, as the library's load
+                unit.loaded[aggregate_id] = self._copied(aggregate)
 
     def history(self, aggregate_id: UUID) -> list[Any]:
         """Every event of an aggregate, as stored (what this batch holds back is not in it yet)."""
@@ -152,18 +152,18 @@ class Service(Application[UUID]):
     def _load(self, aggregate_id: UUID, kind: type[A], version: int | None) -> Aggregate:
         """The library's load, without asking for a snapshot of an aggregate of a kind that has none (a
         per-order aggregate, most often not there yet): one query instead of two."""
-        cache = self.repository.cache
-        if version is not None or kind in self.snapshotting_intervals or cache is None:
+        if version is not None or kind in self.snapshotting_intervals or self.repository.cache is None:
             return self.repository.get(aggregate_id, version=version)
-        try:
-            cache.get(aggregate_id)
-        except KeyError:
-            aggregate = project_aggregate(None, self.repository.event_store.get(aggregate_id))
-            if aggregate is None:
-                raise AggregateNotFoundError(aggregate_id) from None
-            cache.put(aggregate_id, aggregate)
-            return deepcopy(aggregate) if self.repository.deepcopy_from_cache else aggregate  # as the library does
-        return self.repository.get(aggregate_id)  # cached: brought up to date
+        if self._cached(aggregate_id) is not None:
+            return self.repository.get(aggregate_id)  # cached: brought up to date
+        aggregate = self._fast_forward(aggregate_id, None, list(self.repository.event_store.get(aggregate_id)))
+        if aggregate is None:
+            raise AggregateNotFoundError(aggregate_id)
+        return self._copied(aggregate)
+
+    def _copied(self, aggregate: Aggregate) -> Aggregate:
+        """What a command may change: a copy of the cached aggregate, as the library's load gives."""
+        return deepcopy(aggregate) if self.repository.deepcopy_from_cache else aggregate
 
     def last_position(self, recordings: list[Recording[UUID]]) -> int:
         return max((r.notification.id for r in recordings), default=0)
