@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 import httpx
 
 from tests.integration.scenario import get, inject, place, settled_saga
+from tests.support import eventually
 
 
 async def test_an_order_is_rebuilt_as_of_each_version_and_moment(client: httpx.AsyncClient) -> None:
     await inject(client, "payment", "fail", times=3)
     order_id = await place(client, "choreography", "customer-001", "book-123")
     await settled_saga(client, order_id)
+    await eventually(lambda: told_about(client, order_id))  # the order's last event: the customer told
     now = await get(client, f"/orders/{order_id}")
 
     placed = await get(client, f"/orders/{order_id}?asOf=1")
@@ -30,6 +32,11 @@ async def test_an_order_is_rebuilt_as_of_each_version_and_moment(client: httpx.A
     latest = await get(client, f"/orders/{order_id}?asOf=99")  # past the last version: as it stands now
     assert (await client.get(f"/orders/{order_id}", params={"asOf": "2999-01-01T00:00:00Z"})).json() == latest
     assert latest["status"] == "CANCELLED"
+
+
+async def told_about(client: httpx.AsyncClient, order_id: str) -> bool:
+    notifications = await get(client, "/customers/customer-001/notifications")
+    return any(notification["orderId"] == order_id for notification in notifications)
 
 
 async def test_before_an_order_existed_or_with_a_bad_moment_the_answer_says_why(client: httpx.AsyncClient) -> None:
