@@ -1,7 +1,8 @@
 """The ``cloudmart`` command.
 
-Each command imports what it runs when it runs (the HTTP API, the demo, the maintenance operations), so that a
-worker does not load the API first and a command refused for a wrong setting says so at once.
+Each command imports what it runs when it runs (the HTTP API, the demo, the maintenance operations, the database
+and broker clients), so that a worker does not load the API first and a command refused for a wrong argument or
+setting says so at once: nothing below imports more than the settings and the log format.
 """
 
 from __future__ import annotations
@@ -22,15 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import MofNCompleteColumn, Progress, TextColumn
 
 from api.preflight import USAGE, CannotProceedError, explain, listening_socket, reach, settings_from_environment
-from api.schemas import ProjectionName, ServiceName
+from domain.common import ServiceName
 from infra import logs
 from infra.logs import LogFormat
+from infra.roles import ROLES
 from infra.settings import DEV_ADMIN_TOKEN, Settings
-from infra.topology import ROLES
+from projections.names import ProjectionName
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -69,9 +69,9 @@ def serve(
     access_log: bool = typer.Option(True, help="log every request"),
 ) -> None:
     """Runs the HTTP API together with every service in one process (settings from CLOUDMART_*)."""
+    settings = _startable()
     from api.app import create_app
 
-    settings = _startable()
     _serve(create_app(settings), listening_socket(host, port), settings, access_log)
 
 
@@ -82,10 +82,10 @@ def api(
     access_log: bool = typer.Option(True, help="log every request"),
 ) -> None:
     """Runs the HTTP API alone; the services run in `cloudmart worker` processes (distributed topology)."""
+    settings = _startable()
     from api.app import create_app
     from infra.bootstrap import bootstrap
 
-    settings = _startable()
     application = create_app(settings, build=lambda settings: bootstrap(settings, roles=frozenset()))
     _serve(application, listening_socket(host, port), settings, access_log)
 
@@ -122,10 +122,10 @@ def worker(
     """Runs one part of the system alone (any number of replicas); SIGTERM stops it gracefully."""
     if role not in ROLES:
         raise typer.BadParameter(f"{role!r} is not one of {', '.join(sorted(ROLES))}", param_hint="ROLE")
-    from infra.bootstrap import bootstrap
-
     settings = _startable()
     reach(settings, brokers=True)
+    from infra.bootstrap import bootstrap
+
     runtime = bootstrap(settings, roles=frozenset({role}))
     stop_serving_metrics = _serve_metrics(runtime)
     try:
@@ -195,9 +195,10 @@ def worker_health() -> None:
 def check_command() -> None:
     """Verifies the invariants in docs/architecture.md (stock, money, final states, shipments, read models);
     exit 1 names each violation and the orders involved."""
+    settings = _existing()
     from infra.maintenance import check_consistency
 
-    violations = check_consistency(_existing())
+    violations = check_consistency(settings)
     for violation in violations:
         typer.echo(str(violation))
     if violations:
@@ -211,9 +212,12 @@ def replay(
     projection: list[ProjectionName] = typer.Option([], help="rebuild only this read model (repeatable; all if none)"),
 ) -> None:
     """Rebuilds read models from the event stores, aside, then swaps them in (safe while the system runs)."""
+    settings = _existing()
+    from rich.console import Console
+    from rich.progress import MofNCompleteColumn, Progress, TextColumn
+
     from infra.maintenance import replay_read_models
 
-    settings = _existing()
     columns = (*Progress.get_default_columns(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"))
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("replaying events", total=None, rate="")
@@ -248,10 +252,11 @@ def dump(
     file_format: DumpFormat = typer.Option(DumpFormat.jsonl, "--format", help="jsonl or csv"),
 ) -> None:
     """Writes every event to standard output, one per line, streaming (memory stays flat)."""
+    settings = _existing()
     from infra import audit
     from infra.maintenance import open_services
 
-    with open_services(_existing()) as services:
+    with open_services(settings) as services:
         apps = services.by_name()
         chosen = [apps[service.value]] if service else list(apps.values())
         moment = since.replace(tzinfo=since.tzinfo or UTC) if since else None
@@ -281,6 +286,8 @@ def demo(
 ) -> None:
     """Runs the scenarios in each saga style, prints each saga as a timeline, then expected against actual
     outcomes; exit code 1 if any differs."""
+    from rich.console import Console
+
     from api.demo import embedded, remote, run_demo
 
     if not logging.getLogger().isEnabledFor(logging.INFO):  # the faults the scenarios inject would be warned of
@@ -303,9 +310,9 @@ def customer_password(
     customer_id: str = typer.Argument(..., help="the customer whose password to set, e.g. customer-001"),
 ) -> None:
     """Sets a customer's password for HTTP Basic, read from standard input (first line) or a hidden prompt."""
+    settings = _existing()
     from infra.credentials import set_customer_password
 
-    settings = _existing()
     password = typer.prompt("password", hide_input=True) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     problem = set_customer_password(settings, customer_id, password)
     if problem:
@@ -321,10 +328,10 @@ app.add_typer(database, name="db")
 @database.command()
 def upgrade() -> None:
     """Creates the schemas and tables the configured database lacks (idempotent; serve does it too)."""
-    from infra.maintenance import upgrade_database
-
     settings = settings_from_environment()
     reach(settings)
+    from infra.maintenance import upgrade_database
+
     for line in upgrade_database(settings):
         typer.echo(line)
 

@@ -1,5 +1,8 @@
 """What must hold before a ``cloudmart`` command touches anything: valid settings, a free port, servers that
 answer. Each failure is one line that names the setting or option and says what to do; nothing is created first.
+
+The database and broker clients are imported where they are used, so that a command refused for its arguments or
+settings is refused in a fraction of a second, before they load.
 """
 
 from __future__ import annotations
@@ -13,13 +16,8 @@ import sqlite3
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-import aio_pika
-import psycopg
-import redis
-from aiormq.exceptions import AMQPError, ProbableAuthenticationError
 from pydantic import ValidationError
 
-from infra.postgres_events import conninfo
 from infra.settings import Settings
 
 TIMEOUT_SECONDS = 5.0
@@ -93,6 +91,10 @@ def reach(settings: Settings, *, brokers: bool = False, existing: bool = False) 
 
 
 def _reach_postgres(settings: Settings) -> None:
+    import psycopg
+
+    from infra.postgres_events import conninfo
+
     try:
         psycopg.connect(
             conninfo(settings.database_url), connect_timeout=settings.postgres_connect_timeout_seconds
@@ -135,6 +137,8 @@ def postgres_problem(error: BaseException, settings: Settings) -> str:
 
 
 def _reach_redis(url: str) -> None:
+    import redis
+
     client = redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS)
     try:
         client.ping()
@@ -145,6 +149,9 @@ def _reach_redis(url: str) -> None:
 
 
 def _reach_rabbitmq(url: str) -> None:
+    import aio_pika
+    from aiormq.exceptions import AMQPError
+
     async def connect() -> None:
         connection = await aio_pika.connect(url, timeout=TIMEOUT_SECONDS)
         await connection.close()
@@ -157,6 +164,9 @@ def _reach_rabbitmq(url: str) -> None:
 
 
 def broker_problem(broker: Broker, url: str, error: BaseException) -> str:
+    import redis
+    from aiormq.exceptions import AMQPError, ProbableAuthenticationError
+
     name, variable, default_port = broker
     parts = urlsplit(url)
     where = f"{name} at {parts.hostname}:{parts.port or default_port}"
@@ -190,6 +200,10 @@ def _first_line(error: BaseException) -> str:
 def explain(error: BaseException, settings: Settings) -> str | None:
     """A database or broker failure met after the checks (a server went away meanwhile) as one line, or None
     if ``error`` is not one."""
+    import psycopg
+    import redis
+    from aiormq.exceptions import AMQPError
+
     for cause in _causes(error):
         if isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError):
             return postgres_problem(cause, settings)

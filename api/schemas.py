@@ -18,14 +18,13 @@ from pydantic.alias_generators import to_camel
 
 from api.validation import Identifier, text
 from domain import orders, payments, saga, shipping
-from domain.common import PaymentMethod, SagaMode
+from domain.common import PaymentMethod, SagaMode, ServiceName
 from domain.inventory import MAX_STOCK
 from domain.payments import MAX_BALANCE
 from handlers.messages import iso
 from infra.tracing import trace_id_of
 from infra.wire import camel_keys
 from projections import sagas
-from projections.catalog import PROJECTIONS
 
 MAX_QUANTITY = 100
 DEFAULT_ADDRESS = "東京都千代田区丸の内1-1-1"
@@ -39,14 +38,6 @@ Timestamp = Annotated[
 
 class Schema(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class ServiceName(StrEnum):
-    ORDERS = "orders"
-    INVENTORY = "inventory"
-    PAYMENTS = "payments"
-    SHIPPING = "shipping"
-    ORCHESTRATOR = "orchestrator"
 
 
 class OrderStatus(StrEnum):
@@ -362,9 +353,6 @@ class FaultRequest(Schema):
 
 class Faults(Schema):
     pending: dict[FaultyService, list[FaultKind]]
-
-
-ProjectionName = StrEnum("ProjectionName", {projection.name: projection.name for projection in PROJECTIONS})  # type: ignore[misc]
 
 
 class Health(Schema):

@@ -9,6 +9,16 @@ class SagaMode(StrEnum):
     ORCHESTRATION = "orchestration"
 
 
+class ServiceName(StrEnum):
+    """The services, each with its own event store: the four participants and the Saga Orchestrator."""
+
+    ORDERS = "orders"
+    INVENTORY = "inventory"
+    PAYMENTS = "payments"
+    SHIPPING = "shipping"
+    ORCHESTRATOR = "orchestrator"
+
+
 class PaymentMethod(StrEnum):
     CREDIT_CARD = "credit_card"
     E_MONEY = "e_money"

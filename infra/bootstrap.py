@@ -38,12 +38,13 @@ from infra.quarantine import Quarantine
 from infra.rabbitmq import RabbitBus
 from infra.read_database import Positions, create_read_engine, create_read_tables
 from infra.redis_streams import RedisStreams
+from infra.roles import ROLES
 from infra.runtime import Runtime
 from infra.saga_metrics import SagaFacts, step_timed_out, timed
 from infra.seed import seed
 from infra.settings import DEV_ADMIN_TOKEN, Settings
 from infra.supervision import through_outages
-from infra.topology import ROLES, Wiring, loops
+from infra.topology import Wiring, loops
 from infra.tracing import configure_tracing, note_saved_events
 from projections.catalog import PROJECTIONS
 

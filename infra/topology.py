@@ -31,12 +31,11 @@ from infra.quarantine import Quarantine, StuckMarker
 from infra.rabbitmq import REPLIES, RabbitConsumer
 from infra.read_database import PROJECTOR, Lease, Positions, autocommit
 from infra.redis_streams import RedisConsumer
+from infra.roles import PROJECTOR_ROLE
 from infra.saga_timer import SagaTimer
 from infra.settings import Settings
 from projections.catalog import PROJECTIONS
 
-ROLES = (*SERVICE_GROUPS, ORCHESTRATOR, "projector")
-"""What ``cloudmart worker ROLE`` runs: each service's loops, or the projector's."""
 _MARKER_ROLES = {SagaMode.ORCHESTRATION: ORCHESTRATOR, SagaMode.CHOREOGRAPHY: "orders"}
 
 
@@ -178,7 +177,7 @@ def _projector(wiring: Wiring) -> Placed:
     engine = wiring.positions.engine
     projector = Projector(reader, engine, PROJECTIONS, wiring.quarantine.store, wiring.policy(PROJECTOR))
     return Placed(
-        "projector", Worker(PROJECTOR, projector.step, wiring.doorbell, wiring.settings.idle_poll_seconds), reader
+        PROJECTOR_ROLE, Worker(PROJECTOR, projector.step, wiring.doorbell, wiring.settings.idle_poll_seconds), reader
     )
 
 

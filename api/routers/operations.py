@@ -11,8 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import AdminDep, RuntimeDep
 from api.errors import responses
-from api.schemas import ConsumerState, FaultRequest, Faults, Health, ProjectionName, Readiness, ReplayReport
+from api.schemas import ConsumerState, FaultRequest, Faults, Health, Readiness, ReplayReport
 from infra.bootstrap import Runtime
+from projections.names import ProjectionName
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])

@@ -1,0 +1,36 @@
+"""The ``cloudmart`` command starts light: it knows its commands, services, roles and read models by name without
+loading the HTTP API, the event stores or the database and broker clients, so that ``--help`` and a command
+refused for its arguments or settings answer at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from handlers.routing import ORCHESTRATOR, SERVICE_GROUPS
+from infra.roles import ROLES
+from projections.catalog import PROJECTIONS
+from projections.names import ProjectionName
+
+HEAVY = ("fastapi", "sqlalchemy", "psycopg", "redis", "aio_pika", "uvicorn", "opentelemetry.sdk", "projections.catalog")
+
+
+def loaded_after(statement: str) -> list[str]:
+    probe = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("CLOUDMART_")}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=environment, check=True)
+    return result.stdout.split()
+
+
+def test_the_command_line_loads_no_client_store_or_web_framework_before_a_command_runs() -> None:
+    loaded = loaded_after("import api.cli")
+    assert [module for module in HEAVY if module in loaded] == []
+
+
+def test_the_read_models_are_named_as_the_catalogue_builds_them() -> None:
+    assert [projection.name for projection in PROJECTIONS] == [name.value for name in ProjectionName]
+
+
+def test_a_worker_role_is_each_routed_service_or_the_projector() -> None:
+    assert set(ROLES) == {*SERVICE_GROUPS, ORCHESTRATOR, "projector"}
