@@ -206,11 +206,7 @@ class RedisConsumer:
         """Keeps this member's leases, and handles what is pending too long (its own failures, or what a
         member that died left behind in the partitions just taken over)."""
         taken_over = await self._balance()
-        reclaimed = [
-            (partition, await self._reclaimed(partition, 0 if partition in taken_over else self.claim_idle_ms))
-            for partition in sorted(self.owned)
-        ]
-        await self._handle_in_order(reclaimed, thread)
+        await self._handle_in_order(await self._reclaimed(taken_over), thread)
         if self.streams.trim_seconds and time.monotonic() >= self._next_trim:  # the first member trims for all
             self._next_trim = time.monotonic() + self.streams.trim_seconds
             for partition in sorted(self.owned):
@@ -259,24 +255,38 @@ class RedisConsumer:
         )
 
     async def _balance(self) -> set[int]:
-        """Keeps this member's fair share of partitions; returns those it has just taken over."""
+        """Keeps this member's fair share of partitions; returns those it has just taken over. The steady state
+        (the same members, each renewing its leases) is two round trips to Redis, however many partitions."""
         members_key = f"{self.streams.namespace}:members:{self.group}"
         now = time.time()
-        await self.streams.client.zadd(members_key, {self.member: now})
-        await self.streams.client.zremrangebyscore(members_key, 0, now - LEASE_MS / 1000)
-        share = math.ceil(self.streams.partitions / max(1, await self.streams.client.zcard(members_key)))
+        async with self.streams.client.pipeline(transaction=False) as pipe:
+            pipe.zadd(members_key, {self.member: now})
+            pipe.zremrangebyscore(members_key, 0, now - LEASE_MS / 1000)
+            pipe.zcard(members_key)
+            *_, members = await pipe.execute()
+        share = math.ceil(self.streams.partitions / max(1, members))
         taken_over: set[int] = set()
-        for partition in range(self.streams.partitions):
-            if partition in self.owned or len(self.owned) < share:
+        renewing = sorted(self.owned)
+        async with self.streams.client.pipeline(transaction=False) as pipe:
+            for partition in renewing:
+                await self.hold(keys=[self._lease(partition)], args=[self.member, LEASE_MS], client=pipe)
+            renewed = await pipe.execute() if renewing else []
+        for partition, outcome in zip(renewing, renewed, strict=True):
+            self._held(partition, outcome, taken_over)
+        for partition in range(self.streams.partitions):  # below its share: one free partition at a time
+            if partition not in self.owned and len(self.owned) < share:
                 outcome = await self.hold(keys=[self._lease(partition)], args=[self.member, LEASE_MS])
-                if outcome:
-                    self.owned.add(partition)
-                    if outcome == 2:
-                        taken_over.add(partition)
-                else:
-                    self.owned.discard(partition)
+                self._held(partition, outcome, taken_over)
         await self._let_go(set(sorted(self.owned)[share:]))
         return taken_over
+
+    def _held(self, partition: int, outcome: int, taken_over: set[int]) -> None:
+        if outcome:
+            self.owned.add(partition)
+            if outcome == 2:  # the lease had lapsed: whatever its last holder left pending is this member's now
+                taken_over.add(partition)
+        else:
+            self.owned.discard(partition)
 
     async def _let_go(self, partitions: set[int]) -> None:
         for partition in partitions:
@@ -313,16 +323,27 @@ class RedisConsumer:
         # redis types the answer of both protocols; this client speaks RESP2, whose answer is [stream, entries] pairs
         return list(read.result() or [])  # type: ignore[arg-type]
 
-    async def _reclaimed(self, partition: int, min_idle_ms: int) -> list[Entry]:
-        _, entries, _ = await self.streams.client.xautoclaim(
-            self.streams.stream(partition),
-            self.group,
-            self.member,
-            min_idle_time=min_idle_ms,
-            start_id="0-0",
-            count=50,
-        )
-        return [(entry_id, fields) for entry_id, fields in entries if fields]
+    async def _reclaimed(self, taken_over: set[int]) -> list[tuple[int, list[Entry]]]:
+        """What is pending too long in each partition this member owns (in one just taken over, everything
+        pending), claimed for this member: one round trip for all of them."""
+        owned = sorted(self.owned)
+        if not owned:
+            return []
+        async with self.streams.client.pipeline(transaction=False) as pipe:
+            for partition in owned:
+                pipe.xautoclaim(
+                    self.streams.stream(partition),
+                    self.group,
+                    self.member,
+                    min_idle_time=0 if partition in taken_over else self.claim_idle_ms,
+                    start_id="0-0",
+                    count=50,
+                )
+            claims = await pipe.execute()
+        return [
+            (partition, [(entry_id, fields) for entry_id, fields in entries if fields])
+            for partition, (_, entries, _) in zip(owned, claims, strict=True)
+        ]
 
     async def _process(self, partition: int, entry_id: bytes, fields: dict[bytes, bytes], thread: Executor) -> bool:
         """Handles one entry, retrying it, and parks it if it keeps failing: True, to acknowledge. False only if
