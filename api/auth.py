@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import not_found
 from handlers.order_history import placed_order
@@ -48,7 +49,7 @@ def _is_admin_token(runtime: Runtime, bearer: HTTPAuthorizationCredentials | Non
     return bearer is not None and secrets.compare_digest(bearer.credentials.encode(), expected)
 
 
-def authenticated(
+async def authenticated(
     request: Request,
     basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -62,12 +63,15 @@ def authenticated(
         raise _refused("credentials needed: HTTP Basic (customer id and password) or the admin bearer token")
     store: CredentialStore = request.app.state.credentials
     plausible = _customer_id.fullmatch(basic.username) and len(basic.password) <= MAX_PASSWORD_LENGTH
-    if not plausible or not store.verify(basic.username, basic.password):
+    # the only part that waits (on the database, and on the password hash): on a worker thread, not the loop
+    if not plausible or not await run_in_threadpool(store.verify, basic.username, basic.password):
         raise _refused("wrong customer id or password")
     return Caller(basic.username)
 
 
-def require_admin(request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+async def require_admin(
+    request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
     if not _is_admin_token(request.app.state.runtime, bearer):
         raise _refused("this route needs Authorization: Bearer <CLOUDMART_ADMIN_TOKEN>", 'Bearer realm="cloudmart"')
     return Caller(None)

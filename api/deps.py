@@ -11,18 +11,21 @@ from api.waiting import SagaEnds
 from handlers.services import Services
 from infra.bootstrap import Runtime
 
+# The dependencies that only look something up are coroutines: FastAPI runs a plain function's on a worker
+# thread, a round trip through the thread pool per dependency and per request.
 
-def get_runtime(request: Request) -> Runtime:
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_saga_ends(request: Request) -> SagaEnds:
+async def get_saga_ends(request: Request) -> SagaEnds:
     saga_ends: SagaEnds = request.app.state.saga_ends
     return saga_ends
 
 
-def get_services(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Services:
+async def get_services(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Services:
     return runtime.services
 
 
