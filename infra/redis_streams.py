@@ -57,6 +57,12 @@ return 0
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
+def error_code_of(error: ResponseError) -> str:
+    """Redis's error code (``NOGROUP``, ``UNBLOCKED``, ...), also in an answer to a pipeline, whose message
+    redis-py begins with the command that failed."""
+    return str(error).rsplit("of pipeline caused error: ", 1)[-1].split(" ", 1)[0]
+
+
 class RedisStreams:
     def __init__(
         self, url: str, namespace: str, partitions: int, groups: Collection[str] = (), trim_seconds: float = 0.0
@@ -168,7 +174,7 @@ class RedisConsumer:
                 try:
                     await self._step(thread)
                 except ResponseError as error:
-                    if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
+                    if error_code_of(error) not in ("NOGROUP", "UNBLOCKED"):
                         raise  # not an outage: the supervisor logs it and starts the consumer again
                     self.grouped = False  # Redis came back without its data: create the group again
                     await self.health.pause(error, stopping, "consumer group gone: ")

@@ -23,7 +23,9 @@ from typing import Any
 import aio_pika
 import httpx
 import psycopg
+import pytest
 from psycopg import sql
+from redis.exceptions import ResponseError
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
@@ -34,7 +36,7 @@ from infra.log_records import read_log, to_message
 from infra.loops import Worker
 from infra.maintenance import check_consistency
 from infra.rabbitmq import PREFETCH
-from infra.redis_streams import RedisConsumer, RedisStreams
+from infra.redis_streams import RedisConsumer, RedisStreams, error_code_of
 from infra.settings import Settings
 from infra.wire import decode
 from projections.tables import positions
@@ -424,6 +426,22 @@ async def test_a_redis_consumer_whose_group_vanished_creates_it_again_and_carrie
             stopping.set()
             await consuming
         await streams.close()
+
+
+async def test_a_vanished_group_is_recognised_in_the_answer_to_a_pipeline_too() -> None:
+    """The upkeep reclaims all its partitions in one pipeline, and redis-py begins the message of an error in a
+    pipeline with the command: a consumer must still tell a vanished group (create it again) from a fault."""
+    async with borrowed_infrastructure() as infrastructure:
+        streams = RedisStreams(REDIS_URL, infrastructure["namespace"], partitions=1)
+        with pytest.raises(ResponseError) as raised:
+            async with streams.client.pipeline(transaction=False) as pipe:
+                pipe.xautoclaim(streams.stream(0), "inventory", "member", min_idle_time=0)
+                await pipe.execute()
+        await streams.close()
+
+    assert str(raised.value).startswith("Command # 1 (XAUTOCLAIM")
+    assert error_code_of(raised.value) == "NOGROUP"
+    assert error_code_of(ResponseError("UNBLOCKED the stream key no longer exists")) == "UNBLOCKED"
 
 
 def message(message_id: str) -> Message:
