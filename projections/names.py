@@ -7,7 +7,7 @@ from enum import StrEnum
 
 
 class ProjectionName(StrEnum):
-    """In the order a fresh replay builds them (``projections.catalog``)."""
+    """A read model, by name; in the order a replay rebuilds them."""
 
     ORDERS = "orders"
     INVENTORY = "inventory"
