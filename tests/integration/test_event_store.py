@@ -13,11 +13,9 @@ from eventsourcing.persistence import StoredEvent
 from domain.commands import CreateOrder
 from domain.orders import Order
 from handlers.services.orders import OrdersService
-from infra.bootstrap import build_services
 from infra.event_stores import service_env
 from infra.fakes import LoggingNotifier
-from infra.faults import InMemoryFaults
-from infra.maintenance import upgrade_database
+from infra.maintenance import open_services, upgrade_database
 from infra.postgres_events import create_schemas, heads_of
 from infra.read_database import create_read_engine
 from infra.settings import STARTUP_WAIT_SECONDS, Settings
@@ -54,12 +52,8 @@ async def test_the_stores_wait_longer_for_their_first_connections_than_a_call_do
     async with borrowed_infrastructure() as infrastructure:
         settings = Settings(database_url=infrastructure["database_url"], postgres_connect_timeout_seconds=1)
         upgrade_database(settings)
-        services = build_services(settings, InMemoryFaults())
-        try:
+        with open_services(settings) as services:
             pools = {id(app.factory.datastore.pool): app.factory.datastore.pool for app in services.by_name().values()}
-        finally:
-            for app in services.by_name().values():
-                app.close()
 
     assert service_env(settings, "orders")["POSTGRES_CONNECT_TIMEOUT"] == str(STARTUP_WAIT_SECONDS)
     assert len(pools) == 1  # the five stores share one pool …
@@ -110,16 +104,12 @@ async def test_the_ends_of_every_log_are_asked_in_one_query_and_agree_with_askin
     async with borrowed_infrastructure() as infrastructure:
         settings = Settings(database_url=infrastructure["database_url"], postgres_connections=3)
         upgrade_database(settings)
-        services = build_services(settings, InMemoryFaults())
-        try:
+        with open_services(settings) as services:
             services.orders.create(new_order(), "choreography")
             services.orders.create(new_order(), "choreography")
             recorders = [app.recorder for app in services.by_name().values()]
             at_once = heads_of(recorders)
             one_by_one = [recorder.max_notification_id() for recorder in recorders]
-        finally:
-            for app in services.by_name().values():
-                app.close()
 
     assert at_once == one_by_one
     assert at_once[0] == 2 and at_once[1:] == [None, None, None, None]  # orders first; the others are empty
