@@ -144,19 +144,18 @@ class RabbitConsumer:
         queues = [await channel.get_queue(name) for name in self.bus.partition_queues(self.route)]
         arrived = asyncio.Event()
         self._inboxes = [_Inbox(arrived) for _ in queues]
-        drainers = [asyncio.create_task(self._drain(arrived, stopping))]
+        draining = asyncio.create_task(self._drain(arrived, stopping))
         try:
             tags = [(queue, await queue.consume(inbox.put)) for queue, inbox in zip(queues, self._inboxes, strict=True)]
             self.health.recovered()
             await stopping.wait()
             channel.close_callbacks.discard(self._channel_lost)
             await self._cancel(tags)
-        finally:  # also when consuming failed to start: the supervisor starts a new run, with drainers of its own
+        finally:  # also when consuming failed to start: the supervisor starts a new run, with a drainer of its own
             for inbox in self._inboxes:
                 inbox.close()  # what was not handled yet goes back to its queue when the channel closes
-            _, unfinished = await asyncio.wait(drainers, timeout=CONFIRM_SECONDS)  # batches in hand finish first
-            for drainer in unfinished:
-                drainer.cancel()
+            await asyncio.wait([draining], timeout=CONFIRM_SECONDS)  # the batch in hand finishes first
+            draining.cancel()  # nothing, if it has
         try:
             await channel.close()
         except (AMQPError, ConnectionError) as error:
