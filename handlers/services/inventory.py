@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from eventsourcing.application import ProjectorFunction
 from eventsourcing.domain import MutableOrImmutableAggregate
 
 from domain.inventory import RESERVED, Book, BookNotFoundError, Reservation
 from handlers.ports import FaultInjector, raise_injected_fault
 from handlers.retry import RetryPolicy
-from handlers.services.base import Service, retry_on_conflict
+from handlers.services.base import Service, replayed, retry_on_conflict
 
 
 class InventoryService(Service):
@@ -18,6 +19,9 @@ class InventoryService(Service):
     per_order_histories = True
     fault_key = "inventory"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Book: 50}
+    snapshotting_projectors: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], ProjectorFunction[Any, Any]]] = {
+        Book: replayed
+    }
 
     def __init__(self, faults: FaultInjector, retry: RetryPolicy, env: dict[str, str] | None = None) -> None:
         super().__init__(env)

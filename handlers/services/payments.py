@@ -3,13 +3,14 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+from eventsourcing.application import ProjectorFunction
 from eventsourcing.domain import MutableOrImmutableAggregate
 
 from domain.inventory import BookNotFoundError
 from domain.payments import COMPLETED, Account, CustomerNotFoundError, InsufficientFundsError, Payment, amount_refusal
 from handlers.ports import Catalogue, FaultInjector, PaymentGateway, raise_injected_fault
 from handlers.retry import RetryPolicy
-from handlers.services.base import Service, retry_on_conflict
+from handlers.services.base import Service, replayed, retry_on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,9 @@ class PaymentsService(Service):
     per_order_histories = True
     fault_key = "payments"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Account: 50}
+    snapshotting_projectors: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], ProjectorFunction[Any, Any]]] = {
+        Account: replayed
+    }
 
     def __init__(
         self,

@@ -60,9 +60,15 @@ class UnitOfWork:
     def hold(self, objs: Sequence[Saveable]) -> None:
         """What ``Service.save`` does inside a batch: collects the events now, records them at ``commit``."""
         cause = current_cause()
-        start = len(self.current.processing.events)
-        self.current.processing.collect_events(*objs)
-        for event in self.current.processing.events[start:]:
+        processing = self.current.processing
+        start = len(processing.events)
+        for obj in objs:
+            if isinstance(obj, Aggregate):  # what the library's collect_events does, without its protocol checks
+                processing.events.extend(obj.collect_events())
+                processing.aggregates[obj.id] = obj
+            else:
+                processing.collect_events(obj)
+        for event in processing.events[start:]:
             self.causes[id(event)] = cause
         self.current.objs.extend(objs)
         self.current.context = contextvars.copy_context()
