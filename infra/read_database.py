@@ -55,16 +55,17 @@ def create_read_engine(settings: Settings) -> Engine:
     return engine
 
 
-def ask(engine: Engine, question: Callable[..., T], *args: object) -> T:
-    """``question(connection, *args)`` on a connection of its own, one round trip per query; asked once more
-    if the connection turns out to have died in the pool (the database restarted): the pool is renewed."""
+def ask(reads: Engine, question: Callable[..., T], *args: object) -> T:
+    """``question(connection, *args)`` on a connection of its own from ``reads`` (an ``autocommit`` engine: one
+    round trip per query); asked once more if the connection turns out to have died in the pool (the database
+    restarted): the pool is renewed."""
     try:
-        with autocommit(engine).connect() as connection:
+        with reads.connect() as connection:
             return question(connection, *args)
     except DBAPIError as error:
         if not error.connection_invalidated:
             raise
-    with autocommit(engine).connect() as connection:
+    with reads.connect() as connection:
         return question(connection, *args)
 
 

@@ -48,6 +48,10 @@ class Runtime:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _threads: ThreadPoolExecutor = field(default_factory=ThreadPoolExecutor)
+    _reads: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._reads = autocommit(self.engine)  # made once: making one sets up its event listeners anew
 
     async def start(self) -> None:
         """Starts every worker on a thread of its own, so that none waits behind requests or each other, each
@@ -89,12 +93,12 @@ class Runtime:
 
     def read(self) -> Connection:
         """A connection to read the read models, one round trip per query."""
-        return autocommit(self.engine).connect()
+        return self._reads.connect()
 
     async def query(self, question: Callable[..., T], *args: object) -> T:
         """Asks the read models ``question`` on a worker thread, holding a connection only meanwhile."""
 
-        return await anyio.to_thread.run_sync(lambda: ask(self.engine, question, *args))
+        return await anyio.to_thread.run_sync(lambda: ask(self._reads, question, *args))
 
     async def health(self) -> dict[str, str]:
         """One line per backend this process depends on: "ok", or what is wrong with it."""
