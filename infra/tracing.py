@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import cache
 from uuid import UUID
 
 from eventsourcing.persistence import Recording
@@ -33,6 +34,15 @@ from handlers.messages import Message
 from handlers.services.base import Saveable, Service
 
 TRACER = "cloudmart"
+
+
+@cache
+def _tracer() -> trace.Tracer:
+    """The process's tracer, got once: getting one makes a new tracer each time. Got before the provider is set,
+    it is the API's proxy, which hands each span to the provider set since."""
+    return trace.get_tracer(TRACER)
+
+
 _PROPAGATOR = TraceContextTextMapPropagator()
 _COMPENSATING = frozenset(step.command_name for step in COMPENSATIONS)
 
@@ -132,8 +142,7 @@ def handling_message(message: Message, consumer: str, end_on_exit: bool = True) 
     }
     if message.target:
         attributes["cloudmart.command"] = message.type
-    tracer = trace.get_tracer(TRACER)
-    with tracer.start_as_current_span(
+    with _tracer().start_as_current_span(
         f"{consumer} handles {message.type}", parent, SpanKind.CONSUMER, attributes, end_on_exit=end_on_exit
     ) as span:
         cause = Cause(
@@ -148,7 +157,7 @@ def continuing(traceparent: str | None, name: str, cause: Cause) -> Iterator[Spa
     """A span named ``name`` in the trace ``traceparent`` names (a new trace without one), with ``cause`` as
     the cause of whatever is saved meanwhile: the saga timer, carrying a saga's trace on."""
     parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else otel_context.Context()
-    with trace.get_tracer(TRACER).start_as_current_span(name, parent, SpanKind.INTERNAL) as span:
+    with _tracer().start_as_current_span(name, parent, SpanKind.INTERNAL) as span:
         span.set_attribute("cloudmart.order_id", cause.correlation_id or "")
         with handling(replace(cause, traceparent=current_traceparent())):
             yield span
