@@ -23,7 +23,10 @@ class Rows:
 
     def load(self, connection: Connection, keys: Iterable[Any]) -> dict[Any, Row]:
         statement = select(self.table).where(self.table.c[self.column].in_(set(keys)))
-        return {row[self.column]: dict(row) for row in connection.execute(statement).mappings()}
+        result = connection.execute(statement)
+        names = list(result.keys())  # once: a row mapping builds its key view anew for each dict() of it
+        rows = [dict(zip(names, values, strict=True)) for values in result]
+        return {row[self.column]: row for row in rows}
 
     def store(self, connection: Connection, rows: Iterable[Row]) -> None:
         """Inserts the new rows and overwrites the others, in one statement. A generated id is left to
