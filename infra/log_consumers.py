@@ -46,9 +46,12 @@ class LogReader:
             reached = self.positions.of(self.consumer, connection)
         # every log's end first, then the pages: an effect in one log is rarely read without its cause in another
         heads = self._heads() if len(self.sources) > 1 else [None for _ in self.sources]
-        per_source = []
+        per_source: list[list[Record]] = []
         for source, head in zip(self.sources, heads, strict=True):
             start = reached.get(source.name, 0) + 1
+            if head is not None and head < start:  # read to its end already: no query for nothing
+                per_source.append([])
+                continue
             notifications = source.recorder.select_notifications(start=start, limit=self.batch_size, stop=head)
             per_source.append([to_record(source, n) for n in notifications])
         # a full page may be followed by events earlier than another log's: that log waits for the next batch.

@@ -27,7 +27,10 @@ class FakeLog:
             Record(name, n, "Happened", "", 0, BASE + timedelta(seconds=s)) for n, s in enumerate(seconds, 1)
         ]
 
+        self.asked = 0
+
     def select_notifications(self, start: int, limit: int, stop: int | None) -> list[Record]:
+        self.asked += 1
         return self.records[start - 1 : min(start - 1 + limit, stop or len(self.records))]
 
     def max_notification_id(self) -> int:
@@ -66,6 +69,17 @@ def test_a_late_committed_earlier_event_holds_back_the_other_log() -> None:
     first, _ = LogReader("c", [busy, quiet], MemoryPositions(), batch_size=2).read()  # type: ignore[arg-type]
 
     assert [r.message_id for r in first] == ["busy:1", "busy:2"]  # quiet's 3 s event waits for busy's 3 s one
+
+
+def test_a_log_read_to_its_end_is_not_asked_for_more() -> None:
+    read, new = FakeLog("read", [1, 2]), FakeLog("new", [1, 2, 3])
+    positions = MemoryPositions()
+    positions.reached = {"read": 2, "new": 1}
+
+    records, _ = LogReader("c", [read, new], positions).read()  # type: ignore[arg-type]
+
+    assert [r.message_id for r in records] == ["new:2", "new:3"]
+    assert (read.asked, new.asked) == (0, 1)
 
 
 @given(
