@@ -73,11 +73,13 @@ class Worker:
         doorbell: Doorbell,
         interval: float,
         sources: Iterable[str] | None = None,
+        linger: float = LINGER_SECONDS,
     ) -> None:
         self.name = name
         self.step = step
         self.bell = doorbell.listen(sources)
         self.interval = interval
+        self.linger = linger
         self.health = Health(name)
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
@@ -92,7 +94,7 @@ class Worker:
             self.health.recovered()
             if not done:
                 await self._nap()
-            await asyncio.sleep(LINGER_SECONDS)
+            await asyncio.sleep(self.linger)
 
     async def do_step(self, thread: Executor) -> int:
         return await asyncio.get_running_loop().run_in_executor(thread, self.step)
