@@ -99,7 +99,11 @@ class Worker:
     async def do_step(self, thread: Executor) -> int:
         return await asyncio.get_running_loop().run_in_executor(thread, self.step)
 
+    def nap_seconds(self) -> float:
+        """How long a step that found nothing to do waits for the doorbell before the next."""
+        return self.interval
+
     async def _nap(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.bell.wait(), self.interval)
+            await asyncio.wait_for(self.bell.wait(), self.nap_seconds())
         self.bell.clear()

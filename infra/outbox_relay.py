@@ -3,7 +3,9 @@
 Nothing reaches a broker except from the committed log. The position advances only after the
 brokers confirmed, so a relay that dies in between publishes again on restart, and the
 idempotent consumers make the duplicates harmless. A publish that fails (a broker outage) keeps
-what was confirmed before it and is retried with backoff from there.
+what was confirmed before it and is retried with backoff from there. The holder keeps its position
+in memory and saves it at most every ``SAVE_EVERY_SECONDS`` (and when it stops or gives the lease
+back): a relay that dies publishes again at most that much, instead of a write per batch.
 
 Every replica of a role runs that role's relay, but only the holder of the relay's lease publishes:
 each event reaches its broker once, however many replicas run, and another replica takes over
@@ -26,6 +28,9 @@ from infra.read_database import Lease
 
 log = logging.getLogger(__name__)
 
+SAVE_EVERY_SECONDS = 0.25
+"""How far behind what it published a relay's saved position may be: what a relay that dies sends again."""
+
 
 class Relay(Worker):
     """Tails one service's log and publishes what the brokers carry, while it holds the relay's lease."""
@@ -40,6 +45,8 @@ class Relay(Worker):
         self._reached: dict[str, int] | None = None
         """Where this relay's positions stand: read when it takes the lease, kept while it holds it (nobody
         else moves them meanwhile), so a wake-up does not read them again."""
+        self._unsaved: dict[str, int] = {}
+        self._save_due = 0.0  # by time.monotonic, while something is unsaved
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
         try:
@@ -57,16 +64,38 @@ class Relay(Worker):
         done, error = await self.brokers.publish_all(records)
         published = {record.source: record.position for record in records[:done]}
         if published:  # what the brokers confirmed is not published again after a failure
-            await loop.run_in_executor(thread, self.reader.positions.advance, self.name, published)
+            if not self._unsaved:
+                self._save_due = time.monotonic() + SAVE_EVERY_SECONDS
             self._reached.update(published)
+            self._unsaved.update(published)
+        if error is not None or time.monotonic() >= self._save_due:
+            await self._save(thread)
         if error is not None:
             raise error
         return len(records)
+
+    def nap_seconds(self) -> float:
+        """A worker's nap, but over in time to save what it published."""
+        if not self._unsaved:
+            return self.interval
+        return min(self.interval, max(0.0, self._save_due - time.monotonic()))
+
+    async def _save(self, thread: Executor) -> None:
+        if self._unsaved:
+            unsaved, self._unsaved = self._unsaved, {}
+            advance = self.reader.positions.advance
+            try:
+                await asyncio.get_running_loop().run_in_executor(thread, advance, self.name, unsaved)
+            except Exception:
+                self._unsaved = {**unsaved, **self._unsaved}  # saved next time (positions only move forward)
+                raise
 
     async def _holding(self, thread: Executor) -> bool:
         now = time.monotonic()
         if now >= self._next_try:
             held = await asyncio.get_running_loop().run_in_executor(thread, self.lease.hold)
+            if not held:  # what it published is saved for the next holder (positions only move forward)
+                await self._save(thread)
             if not (held and self._held_until):  # another holder may have moved the positions meanwhile
                 self._reached = None
             self._held_until = now + self.lease.seconds if held else 0.0
@@ -76,6 +105,7 @@ class Relay(Worker):
     async def _give_back(self, thread: Executor) -> None:
         if self._held_until:
             try:
+                await self._save(thread)
                 await asyncio.get_running_loop().run_in_executor(thread, self.lease.give_back)
             except SQLAlchemyError as error:  # it expires by itself
                 log.warning(
