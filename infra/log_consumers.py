@@ -89,15 +89,19 @@ class Consumer:
 
     def step(self) -> int:
         records, reached = self.reader.read()
+        self.consume(records)
+        if records:
+            self.reader.positions.advance(self.name, reached)
+        return len(records)
+
+    def consume(self, records: list[Record]) -> None:
+        """Handles (or parks) each of ``records`` it accepts, in batches where it can."""
         rest = [record for record in records if self.accept(record)]
         while rest:
             rest = rest[self._batched(rest) :]
             if rest:  # it could not be read as a message, or its handler raised: alone, with retries
                 self._deliver(rest[0])
                 rest = rest[1:]
-        if records:
-            self.reader.positions.advance(self.name, reached)
-        return len(records)
 
     def _batched(self, records: list[Record]) -> int:
         """How many of ``records``, from the first, one batch handled and committed."""

@@ -101,7 +101,9 @@ class Settings(BaseSettings):
     )
     tick_interval_seconds: float = Field(default=0.2, gt=0)
     relay_lease_seconds: float = Field(
-        default=10.0, gt=0, description="how long a relay's lease lasts: a standby replica takes over at most this late"
+        default=10.0,
+        gt=0,
+        description="how long a relay's (or the notifier's) lease lasts: a standby takes over at most this late",
     )
     metrics_port: int | None = Field(
         default=None,

@@ -22,6 +22,7 @@ from handlers.routing import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, service_for
 from handlers.services import Services
 from infra.brokers import Brokers
 from infra.dead_letters import UNMARKED
+from infra.leased_reader import LeasedConsumer
 from infra.log_consumers import Consumer, LogReader
 from infra.loops import Doorbell, Runnable, Worker
 from infra.metrics import Metrics
@@ -116,10 +117,13 @@ def _log_consumers(wiring: Wiring) -> list[Placed]:
             park=wiring.quarantine.park,
             batch=service_for(group, wiring.services).batch,
         )
-        worker = Worker(
-            group, consumer.step, wiring.doorbell, wiring.settings.idle_poll_seconds, [a.name for a in logs]
-        )
-        placed.append(Placed("orders" if group == NOTIFIER else group, worker, reader))
+        interval = wiring.settings.idle_poll_seconds
+        if group == NOTIFIER:  # one replica at a time tells the customers: each once
+            lease = Lease(wiring.positions.engine, group, _holder(), wiring.settings.relay_lease_seconds)
+            placed.append(Placed("orders", LeasedConsumer(consumer, lease, wiring.doorbell, interval), reader))
+        else:
+            worker = Worker(group, consumer.step, wiring.doorbell, interval, [app.name for app in logs])
+            placed.append(Placed(group, worker, reader))
     return placed
 
 
@@ -168,7 +172,7 @@ def _relays(wiring: Wiring) -> list[Placed]:
     if not (wiring.brokers.redis or wiring.brokers.rabbitmq):
         return []
     engine, settings = wiring.positions.engine, wiring.settings
-    holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    holder = _holder()
     placed = []
     for name, app in wiring.services.by_name().items():
         reader = LogReader(f"relay:{name}", [app], wiring.positions)
@@ -198,6 +202,11 @@ def _timers(wiring: Wiring) -> list[Placed]:
         worker = Worker(marker.name, marker.step, wiring.doorbell, settings.idle_poll_seconds, sources=[UNMARKED])
         placed.append(Placed(_MARKER_ROLES[mode], worker))
     return placed
+
+
+def _holder() -> str:
+    """Who holds a lease: this process, and which of its runtimes."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 def _not_carried_by(brokers: Brokers) -> Callable[[Record], bool]:

@@ -1,6 +1,6 @@
-"""The outbox relay keeps its position in memory while it holds the lease and saves it now and then: at most every
-SAVE_EVERY_SECONDS while it publishes (so a relay that dies publishes again at most that much), and whatever is
-left when it stops, for the next holder to start from."""
+"""A leased reader (an outbox relay, the notifier) works only while it holds its lease, keeps its position in memory
+meanwhile and saves it now and then: at most every SAVE_EVERY_SECONDS while it works (so one that dies handles again
+at most that much), and whatever is left when it stops, for the next holder to start from."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 
 from handlers.messages import Record
+from infra.leased_reader import SAVE_EVERY_SECONDS, LeasedConsumer
 from infra.loops import Doorbell
-from infra.outbox_relay import SAVE_EVERY_SECONDS, Relay
+from infra.outbox_relay import Relay
 
 SAVE_EVERY = timedelta(seconds=SAVE_EVERY_SECONDS)
 
@@ -29,9 +30,9 @@ class Reader:
     """The orders log, a few records at a time, and the positions saved (each save as it was asked)."""
 
     consumer = "relay:orders"
-    sources = [Log()]
 
     def __init__(self) -> None:
+        self.sources = [Log()]
         self.positions = self
         self.saves: list[dict[str, int]] = []
         self.written = 0
@@ -61,8 +62,11 @@ class Brokers:
 class Lease:
     seconds = 10.0
 
+    def __init__(self, ours: bool = True) -> None:
+        self.ours = ours
+
     def hold(self) -> bool:
-        return True
+        return self.ours
 
     def give_back(self) -> None:
         pass
@@ -106,3 +110,31 @@ async def test_a_relay_with_something_unsaved_naps_only_until_it_is_due(clock: F
         clock.tick(SAVE_EVERY / 5)
 
         assert (idle, relay.nap_seconds()) == (1.0, pytest.approx(SAVE_EVERY_SECONDS * 4 / 5))
+
+
+class Notifier:
+    """A consumer group as the notifier is one: what it was handed, batch by batch."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.handed: list[list[int]] = []
+
+    def consume(self, records: list[Record]) -> None:
+        self.handed.append([record.position for record in records])
+
+
+async def test_only_the_holder_of_the_lease_handles_the_log_each_record_once() -> None:
+    reader = Reader()
+    holder, standby = Notifier(reader), Notifier(reader)
+    doorbell = Doorbell()
+    ours = LeasedConsumer(holder, Lease(ours=True), doorbell, interval=1.0)  # type: ignore[arg-type]
+    theirs = LeasedConsumer(standby, Lease(ours=False), doorbell, interval=1.0)  # type: ignore[arg-type]
+    with ThreadPoolExecutor(1) as thread:
+        reader.write(2)
+        assert await theirs.do_step(thread) == 0
+        assert await ours.do_step(thread) == 2
+        reader.write(1)
+        await theirs.do_step(thread)
+        await ours.do_step(thread)
+
+    assert (holder.handed, standby.handed) == ([[1, 2], [3]], [])
