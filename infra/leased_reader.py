@@ -31,7 +31,8 @@ class LeasedReader(Worker):
     """Reads one or more logs and hands each batch to ``handle``, while it holds the lease."""
 
     def __init__(self, reader: LogReader, lease: Lease, doorbell: Doorbell, interval: float) -> None:
-        super().__init__(reader.consumer, lambda: 0, doorbell, interval, [app.name for app in reader.sources])
+        sources = [app.name for app in reader.sources]
+        super().__init__(reader.consumer, lambda: 0, doorbell, interval, sources, more=reader.more)
         self.reader = reader
         self.lease = lease
         self._held_until = 0.0  # by time.monotonic; 0 while another replica holds the lease

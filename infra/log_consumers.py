@@ -36,6 +36,7 @@ class LogReader:
         self.sources = sources
         self.positions = positions
         self.batch_size = batch_size
+        self._more = False
 
     def read(
         self, connection: Connection | None = None, reached: dict[str, int] | None = None
@@ -57,12 +58,17 @@ class LogReader:
         # a full page may be followed by events earlier than another log's: that log waits for the next batch.
         # Each log gives a prefix (timestamps within one log are only roughly in order), never skipping one.
         full_pages = [page for page in per_source if len(page) == self.batch_size]
+        self._more = bool(full_pages)
         horizon = min((max(record.occurred_at for record in page) for page in full_pages), default=None)
         if horizon is not None:
             per_source = [list(itertools.takewhile(lambda r: r.occurred_at <= horizon, page)) for page in per_source]
         records = list(heapq.merge(*per_source, key=lambda record: record.occurred_at))
         advanced = {record.source: record.position for record in records}  # in order: the last one wins
         return records, advanced
+
+    def more(self) -> bool:
+        """Whether the last read left events behind (a log gave a full page): read again at once."""
+        return self._more
 
     def _heads(self) -> list[int | None]:
         """Every log's last notification id: in one query on PostgreSQL, one per log otherwise."""

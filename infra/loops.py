@@ -74,16 +74,21 @@ class Worker:
         interval: float,
         sources: Iterable[str] | None = None,
         linger: float = LINGER_SECONDS,
+        more: Callable[[], bool] | None = None,
     ) -> None:
         self.name = name
         self.step = step
         self.bell = doorbell.listen(sources)
         self.interval = interval
         self.linger = linger
+        self.more = more
+        """Whether the last step left something to do (a log reader's full page); without it, a step that did
+        something is followed by another at once, one that did nothing by a nap."""
         self.health = Health(name)
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
         while not stopping.is_set():
+            self.bell.clear()  # a save from now on rings it: the step below may read it, or the next one will
             try:
                 done = await self.do_step(thread)
             except Exception as error:  # an outage of the store or broker: wait for it to pass, then go on
@@ -92,8 +97,8 @@ class Worker:
                 await self.health.pause(error, stopping)
                 continue
             self.health.recovered()
-            if not done:
-                await self._nap()
+            if not done or (self.more is not None and not self.more()):
+                await self._nap()  # over at once if something was saved during the step
             await asyncio.sleep(self.linger)
 
     async def do_step(self, thread: Executor) -> int:
@@ -106,4 +111,3 @@ class Worker:
     async def _nap(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.bell.wait(), self.nap_seconds())
-        self.bell.clear()

@@ -122,7 +122,8 @@ def _log_consumers(wiring: Wiring) -> list[Placed]:
             lease = Lease(wiring.positions.engine, group, _holder(), wiring.settings.relay_lease_seconds)
             placed.append(Placed("orders", LeasedConsumer(consumer, lease, wiring.doorbell, interval), reader))
         else:
-            worker = Worker(group, consumer.step, wiring.doorbell, interval, [app.name for app in logs])
+            names = [app.name for app in logs]
+            worker = Worker(group, consumer.step, wiring.doorbell, interval, names, more=reader.more)
             placed.append(Placed(group, worker, reader))
     return placed
 
@@ -187,7 +188,8 @@ def _projector(wiring: Wiring) -> Placed:
     engine = wiring.positions.engine
     projector = Projector(reader, engine, PROJECTIONS, wiring.quarantine.store, wiring.policy(PROJECTOR))
     interval = wiring.settings.idle_poll_seconds
-    worker = Worker(PROJECTOR, projector.step, wiring.doorbell, interval, linger=PROJECTOR_LINGER_SECONDS)
+    linger, more = PROJECTOR_LINGER_SECONDS, reader.more
+    worker = Worker(PROJECTOR, projector.step, wiring.doorbell, interval, linger=linger, more=more)
     return Placed(PROJECTOR_ROLE, worker, reader)
 
 

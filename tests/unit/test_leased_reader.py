@@ -44,6 +44,9 @@ class Reader:
     def advance(self, consumer: str, reached: dict[str, int]) -> None:
         self.saves.append(dict(reached))
 
+    def more(self) -> bool:
+        return False
+
     def read(self, connection: Any, reached: dict[str, int]) -> tuple[list[Record], dict[str, int]]:
         batch, self.pending = self.pending, []
         return batch, {}
