@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from abc import ABC, abstractmethod
 from concurrent.futures import Executor
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +28,7 @@ SAVE_EVERY_SECONDS = 0.25
 """How far behind what it handled a leased reader's saved position may be: what it handles again if it dies."""
 
 
-class LeasedReader(Worker):
+class LeasedReader(Worker, ABC):
     """Reads one or more logs and hands each batch to ``handle``, while it holds the lease."""
 
     def __init__(self, reader: LogReader, lease: Lease, doorbell: Doorbell, interval: float) -> None:
@@ -42,9 +43,9 @@ class LeasedReader(Worker):
         self._unsaved: dict[str, int] = {}
         self._save_due = 0.0  # by time.monotonic, while something is unsaved
 
+    @abstractmethod
     async def handle(self, records: list[Record], thread: Executor) -> tuple[int, BaseException | None]:
         """Handles a batch: how many records, from the first, are done, and the error that stopped it, if any."""
-        raise NotImplementedError
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
         try:

@@ -188,8 +188,9 @@ def _projector(wiring: Wiring) -> Placed:
     engine = wiring.positions.engine
     projector = Projector(reader, engine, PROJECTIONS, wiring.quarantine.store, wiring.policy(PROJECTOR))
     interval = wiring.settings.idle_poll_seconds
-    linger, more = PROJECTOR_LINGER_SECONDS, reader.more
-    worker = Worker(PROJECTOR, projector.step, wiring.doorbell, interval, linger=linger, more=more)
+    worker = Worker(
+        PROJECTOR, projector.step, wiring.doorbell, interval, linger=PROJECTOR_LINGER_SECONDS, more=reader.more
+    )
     return Placed(PROJECTOR_ROLE, worker, reader)
 
 
