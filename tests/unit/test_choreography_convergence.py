@@ -1,6 +1,6 @@
 """The choreography saga converges whatever order its messages arrive in, duplicates included.
 
-DESIGN §3: "every interleaving must converge to the same final state"; §5 invariants 1-4 and 6.
+Every interleaving converges to the same final state (docs/architecture.md, "Invariants": 1-4 and 6).
 Hypothesis chooses, step by step, which pending (consumer group, message) delivery happens next
 and when an already delivered message arrives again; every run must end in the same outcome as
 the run that delivers everything in publication order.

@@ -67,3 +67,19 @@ def test_the_configuration_page_names_every_setting() -> None:
     missing = [name for name in Settings.model_fields if f"`CLOUDMART_{name.upper()}`" not in page]
 
     assert missing == []
+
+
+def test_nothing_in_the_repository_cites_a_document_outside_it() -> None:
+    # Spelled in pieces, so that this file does not find itself.
+    outside = ("DESIGN" + ".md", "DESIGN" + " §", "the " + "spec", "../" + "shared")
+    skipped = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "var"}
+    texts = {".py", ".md", ".toml", ".yml", ".yaml", ".cfg", ".txt", ".html", ".js", ".css", ".sh", ""}
+    citing = [
+        f"{path.relative_to(ROOT)}: {phrase}"
+        for path in ROOT.rglob("*")
+        if path.is_file() and path.suffix in texts and not skipped.intersection(path.relative_to(ROOT).parts)
+        for phrase in outside
+        if phrase in path.read_text(errors="replace")
+    ]
+
+    assert citing == []
