@@ -51,19 +51,23 @@ export function sagaPanel(orderId, { scenario = null, heading = "h2", actions = 
   const body = h("div", { class: "saga-body" });
   const element = h("article", { class: "saga", "data-order-id": orderId, "aria-label": `Saga of order ${orderId}` },
     body, actions && operatorActions(orderId));
-  let data = null;
   let expected = null;
   let expectedLoaded = false;
 
+  let latest = 0;
   async function refresh() {
-    data = await loadSaga(orderId);
+    const asked = ++latest;
+    const data = await loadSaga(orderId);
     if (!expectedLoaded) {
       expected = await expectation(scenario, data.saga.sagaType);
       expectedLoaded = true;
     }
+    const children = (await render(data, expected, heading, state, () => refresh())).filter(Boolean);
+    if (asked !== latest) return; // a later refresh has the newer saga
+    // Read the focus only now: the reader may have moved it while the saga loaded and rendered.
     const focused = document.activeElement;
     const focusKey = focused?.dataset?.messageId || focused?.id;
-    body.replaceChildren(...(await render(data, expected, heading, state, () => refresh())).filter(Boolean));
+    body.replaceChildren(...children);
     element.dataset.status = data.saga.status;
     element.dataset.style = data.saga.sagaType;
     const again = focusKey && element.querySelector(`[data-message-id="${CSS.escape(focusKey)}"], #${CSS.escape(focusKey)}`);
