@@ -18,7 +18,7 @@ export function count(value) {
   return Array.isArray(value) ? value.length : value ?? 0;
 }
 
-export async function showList(query) {
+export async function showList(query, left) {
   const filters = {
     sagaType: query.get("sagaType") || "",
     status: query.get("status") || "",
@@ -51,6 +51,7 @@ export async function showList(query) {
     if (filters.status) params.set("status", filters.status);
     const page = await get(`/sagas?${params}`);
     if (asked !== latest) return; // a later reload (a filter changed, an event came) has the newer answer
+    if (left?.aborted) return; // the reader went on to another view: the address is that view's now
     const focused = document.activeElement?.dataset?.orderId;
     body.replaceChildren(...page.items.map(row));
     if (!page.items.length) body.append(h("tr", {}, h("td", { colspan: 8 }, "No saga yet: run a scenario.")));

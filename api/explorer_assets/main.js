@@ -16,7 +16,7 @@ const ROUTES = [
   [/^#\/compare\/([^/]+)\/([^/]+)$/, (m, query) => showCompare(decodeURIComponent(m[1]), decodeURIComponent(m[2]), query)],
   [/^#\/scenarios$/, () => showScenarios()],
   [/^#\/operator$/, () => showOperator()],
-  [/^#\/?$/, (m, query) => showList(query)],
+  [/^#\/?$/, (m, query, signal) => showList(query, signal)],
 ];
 
 async function route() {
