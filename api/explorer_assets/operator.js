@@ -11,8 +11,11 @@ export async function showOperator() {
   const faults = h("div", { class: "pending-faults", role: "status" });
   const parked = h("div", { class: "dead-letters" });
 
+  let latest = 0;
   async function refresh() {
+    const asked = ++latest;
     const [pending, letters] = await Promise.all([get("/admin/faults"), get("/admin/dead-letters?status=PARKED&limit=100")]);
+    if (asked !== latest) return; // a later refresh (after a click, or an event) has the newer answer
     faults.replaceChildren(faultList(pending.pending));
     parked.replaceChildren(letters.items.length
       ? deadLetterTable(letters.items, refresh)
