@@ -15,9 +15,10 @@ from infra.supervision import Health, is_outage
 log = logging.getLogger(__name__)
 
 LINGER_SECONDS = 0.005
-"""How long a loop that was just woken, or just found work, waits for more before it reads: under load what
-arrives meanwhile joins the same batch (one read, one transaction, one acknowledgement for all), at the cost
-of a few milliseconds per hop."""
+"""How long a busy loop waits for more before it reads again: under load what arrives meanwhile joins the same
+batch (one read, one transaction, one acknowledgement for all). A loop is busy when more work arrived while it
+handled the last batch; one woken from a nap reads at once, since nothing else is on its way, and so a hop of
+a saga below saturation does not wait for a batch that is not coming."""
 
 
 class Runnable(Protocol):
@@ -75,12 +76,16 @@ class Worker:
         sources: Iterable[str] | None = None,
         linger: float = LINGER_SECONDS,
         more: Callable[[], bool] | None = None,
+        always_linger: bool = False,
     ) -> None:
         self.name = name
         self.step = step
         self.bell = doorbell.listen(sources)
         self.interval = interval
         self.linger = linger
+        self.always_linger = always_linger
+        """Linger also when woken from a nap: for a loop whose batch costs about the same for one message as for
+        fifty (the projector), where a few milliseconds matter less than the batch."""
         self.more = more
         """Whether the last step left something to do (a log reader's full page); without it, a step that did
         something is followed by another at once, one that did nothing by a nap."""
@@ -97,9 +102,11 @@ class Worker:
                 await self.health.pause(error, stopping)
                 continue
             self.health.recovered()
+            busy = self.bell.is_set()  # something was saved while it read: more is on its way
             if not done or (self.more is not None and not self.more()):
                 await self._nap()  # over at once if something was saved during the step
-            await asyncio.sleep(self.linger)
+            if busy or self.always_linger:
+                await asyncio.sleep(self.linger)
 
     async def do_step(self, thread: Executor) -> int:
         return await asyncio.get_running_loop().run_in_executor(thread, self.step)

@@ -178,12 +178,17 @@ class RabbitConsumer:
 
     async def _drain(self, arrived: asyncio.Event, stopping: asyncio.Event) -> None:
         """Handles the messages as they come, whatever has arrived in every partition at once."""
+        busy = False
         while not stopping.is_set():
             await arrived.wait()
-            await asyncio.sleep(LINGER_SECONDS)  # what RabbitMQ delivers meanwhile joins the batch
+            if busy:  # under load, what RabbitMQ delivers meanwhile joins the batch
+                await asyncio.sleep(LINGER_SECONDS)
             arrived.clear()
+            handled = 0
             while batch := [incoming for inbox in self._inboxes for incoming in inbox.take()]:
                 await self._handle_in_order(batch)
+                handled += len(batch)
+            busy = handled > 1  # several came together, or more came while it handled them
 
     async def _handle_in_order(self, messages: list[AbstractIncomingMessage]) -> None:
         """As many at a time as a batch lets (one transaction for all); one whose handler raised goes alone,

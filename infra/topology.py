@@ -189,7 +189,13 @@ def _projector(wiring: Wiring) -> Placed:
     projector = Projector(reader, engine, PROJECTIONS, wiring.quarantine.store, wiring.policy(PROJECTOR))
     interval = wiring.settings.idle_poll_seconds
     worker = Worker(
-        PROJECTOR, projector.step, wiring.doorbell, interval, linger=PROJECTOR_LINGER_SECONDS, more=reader.more
+        PROJECTOR,
+        projector.step,
+        wiring.doorbell,
+        interval,
+        linger=PROJECTOR_LINGER_SECONDS,
+        more=reader.more,
+        always_linger=True,
     )
     return Placed(PROJECTOR_ROLE, worker, reader)
 
