@@ -196,6 +196,9 @@ class RabbitConsumer:
         rest = messages
         while rest:
             done = await self._batched(rest)
+            if done == len(rest):  # it holds every delivery not yet settled up to its highest: one frame for all
+                await _acknowledge_together(rest)
+                return
             for incoming in rest[:done]:
                 await _acknowledge(incoming)
             rest = rest[done:]
@@ -264,9 +267,18 @@ class _Inbox:
         self.arrived.set()
 
 
-async def _acknowledge(incoming: AbstractIncomingMessage) -> None:
+async def _acknowledge_together(messages: list[AbstractIncomingMessage]) -> None:
+    """Acknowledges ``messages`` with one frame: every delivery of the channel up to the highest tag among them.
+    Only for messages that include every delivery of their channel not yet settled up to that tag: a drain's
+    batch takes all that its inboxes held, which came in the order of their tags, and what came before it is
+    settled already."""
+    last = max(messages, key=lambda incoming: incoming.delivery_tag or 0)
+    await _acknowledge(last, multiple=True)
+
+
+async def _acknowledge(incoming: AbstractIncomingMessage, multiple: bool = False) -> None:
     try:
-        await incoming.ack()
+        await incoming.ack(multiple=multiple)
     except (
         Exception
     ) as error:  # the channel it came on is gone: RabbitMQ delivers it again, and handlers are idempotent

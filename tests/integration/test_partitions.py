@@ -16,7 +16,7 @@ from infra.dead_letters import Undelivered
 from infra.rabbitmq import RabbitBus, RabbitConsumer
 from infra.redis_streams import RedisConsumer, RedisStreams
 from infra.wire import partition_of
-from tests.infrastructure import REDIS_URL, borrowed_infrastructure
+from tests.infrastructure import REDIS_URL, borrowed_infrastructure, rabbitmqctl, vhost_of
 from tests.support import eventually
 
 ORDERS = 12
@@ -129,6 +129,44 @@ async def test_what_waits_in_every_partition_queue_is_handled_in_batches_across_
     # RabbitMQ delivers to the four queues' consumers one after another: the first batch may start before all
     # have arrived, but never holds one partition alone while others wait
     assert max(batches.partitions_per_batch(4)) > 1, batches.handed
+
+
+async def test_a_batch_is_acknowledged_whole_while_the_consumer_runs_also_after_a_message_that_failed() -> None:
+    """A batch is acknowledged with one frame for all its messages; one that failed goes alone first, and the rest
+    of its batch is acknowledged after it. Nothing stays unacknowledged with the consumer (it would stall at its
+    prefetch, and every message would come again when it stops)."""
+    async with borrowed_infrastructure(own_vhost=True) as infrastructure:
+        bus = RabbitBus(infrastructure["rabbitmq_url"], infrastructure["namespace"], partitions=4)
+        await bus.connect(("commands.inventory",))
+        for order in range(ORDERS):
+            await bus.publish("commands.inventory", message(f"order-{order}", 0))
+        batches = Batches()
+        failed = set()
+
+        def handle(received: Message) -> None:
+            if received.order_id == "order-5" and received.order_id not in failed:
+                failed.add(received.order_id)
+                raise RuntimeError("fails once")
+            batches.handle(received)
+
+        vhost = vhost_of(infrastructure["rabbitmq_url"])
+
+        def unacknowledged() -> int:
+            listed = rabbitmqctl("list_queues", "-p", vhost, "messages_unacknowledged")
+            return sum(int(line) for line in listed.split() if line.isdigit())
+
+        consumer = RabbitConsumer(bus, "commands.inventory", handle, batch=batches.batch)
+        stopping = asyncio.Event()
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            running = asyncio.create_task(consumer.run(stopping, thread))
+            await eventually(lambda: sum(len(batch) for batch in batches.handed) >= ORDERS, timeout=30)
+            await eventually(lambda: unacknowledged() == 0, timeout=30)
+            stopping.set()
+            await running
+        await bus.close()
+
+    assert failed == {"order-5"}
+    assert sorted({order for batch in batches.handed for order in batch}) == sorted(f"order-{n}" for n in range(ORDERS))
 
 
 async def test_a_partition_held_back_by_an_entry_that_could_not_be_parked_goes_on_once_it_is_handled() -> None:
