@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import Protocol
@@ -17,8 +18,11 @@ log = logging.getLogger(__name__)
 LINGER_SECONDS = 0.005
 """How long a busy loop waits for more before it reads again: under load what arrives meanwhile joins the same
 batch (one read, one transaction, one acknowledgement for all). A loop is busy when more work arrived while it
-handled the last batch; one woken from a nap reads at once, since nothing else is on its way, and so a hop of
-a saga below saturation does not wait for a batch that is not coming."""
+handled the last batch, or soon after; one woken from a longer nap reads at once, since nothing else is on its
+way, and so a hop of a saga below saturation does not wait for a batch that is not coming."""
+
+BUSY_WITHIN_SECONDS = 2 * LINGER_SECONDS
+"""Work that comes this soon after a loop's last batch finds it busy: under load it comes sooner than this."""
 
 
 class Runnable(Protocol):
@@ -104,7 +108,8 @@ class Worker:
             self.health.recovered()
             busy = self.bell.is_set()  # something was saved while it read: more is on its way
             if not done or (self.more is not None and not self.more()):
-                await self._nap()  # over at once if something was saved during the step
+                napped = await self._nap()  # over at once if something was saved during the step
+                busy = busy or napped < BUSY_WITHIN_SECONDS
             if busy or self.always_linger:
                 await asyncio.sleep(self.linger)
 
@@ -115,6 +120,9 @@ class Worker:
         """How long a step that found nothing to do waits for the doorbell before the next."""
         return self.interval
 
-    async def _nap(self) -> None:
+    async def _nap(self) -> float:
+        """Waits for the doorbell, at most ``nap_seconds``; how long it waited."""
+        began = time.monotonic()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.bell.wait(), self.nap_seconds())
+        return time.monotonic() - began

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -32,7 +33,7 @@ from handlers.retry import RetryPolicy
 from handlers.routing import ORCHESTRATOR
 from infra.dead_letters import RABBITMQ, Undelivered
 from infra.delivery import Batch, Delivery
-from infra.loops import LINGER_SECONDS
+from infra.loops import BUSY_WITHIN_SECONDS, LINGER_SECONDS
 from infra.supervision import Health
 from infra.wire import encode, partition_of
 
@@ -180,8 +181,9 @@ class RabbitConsumer:
         """Handles the messages as they come, whatever has arrived in every partition at once."""
         busy = False
         while not stopping.is_set():
+            began = time.monotonic()
             await arrived.wait()
-            if busy:  # under load, what RabbitMQ delivers meanwhile joins the batch
+            if busy or time.monotonic() - began < BUSY_WITHIN_SECONDS:  # under load: what comes meanwhile joins
                 await asyncio.sleep(LINGER_SECONDS)
             arrived.clear()
             handled = 0

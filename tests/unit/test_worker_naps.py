@@ -63,9 +63,13 @@ async def test_woken_from_its_nap_it_reads_at_once_and_busy_it_lingers_first() -
     with ThreadPoolExecutor(1) as thread:
         running = asyncio.create_task(worker.run(stopping, thread))
         await eventually(lambda: log.steps == 1, timeout=5)
+        with pytest.raises(AssertionError):  # it naps: nothing comes for a while
+            await eventually(lambda: log.steps > 1, timeout=NO_STEP_EXPECTED)
         doorbell.ring("orders")
-        await eventually(lambda: log.steps == 2, timeout=5)  # no 30 s linger: nothing else was on its way
+        await eventually(lambda: log.steps == 2, timeout=5)  # no 30 s linger: it was idle, nothing else is coming
         log.during_step.append(lambda: doorbell.ring("orders"))  # a save while it reads: it is busy
+        with pytest.raises(AssertionError):
+            await eventually(lambda: log.steps > 2, timeout=NO_STEP_EXPECTED)
         doorbell.ring("orders")
         await eventually(lambda: log.steps == 3, timeout=5)
         with pytest.raises(AssertionError):  # it lingers before the read the save asked for
