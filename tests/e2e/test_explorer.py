@@ -123,6 +123,7 @@ def test_the_explorer_in_a_browser(page: Page, served: Service, tmp_path: Path) 
     every_scenario_in_both_styles_side_by_side(page, served.url, tmp_path)
     a_single_style_run_opens_its_saga_page_with_its_payloads(page, served.url, tmp_path)
     the_list_follows_new_sagas_live_and_filters_them(page, served.url)
+    a_list_reload_that_answers_late_leaves_the_saga_opened_meanwhile_alone(page, served.url)
     operator_buttons_change_what_the_page_shows(page, served.url)
     the_keyboard_alone_opens_a_saga_and_an_event_s_payload(page, served.url)
     a_list_of_5000_sagas_shows_within_a_second(page, served)
@@ -175,6 +176,41 @@ def the_list_follows_new_sagas_live_and_filters_them(page: Page, service: str) -
     expect(page.locator(f"[data-order-id='{order_id}']")).to_have_count(0)
     expect(page.locator("table.sagas tbody tr").first).to_have_attribute("data-status", "FAILED")
     assert_accessible(page, "the saga list")
+
+
+def a_list_reload_that_answers_late_leaves_the_saga_opened_meanwhile_alone(page: Page, service: str) -> None:
+    page.goto("/")
+    expect(page.locator("#live")).to_have_attribute("data-connected", "true")
+    held: list[Route] = []
+    holding = [True]
+
+    def a_list_page(url: str) -> bool:
+        return "/sagas?" in url
+
+    def hold(route: Route) -> None:
+        if holding[0]:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(a_list_page, hold)  # the list's reloads wait until released
+    place_order(service, "choreography")  # its events make the list reload
+    deadline = time.monotonic() + 15
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)  # Playwright hands over an intercepted request only while it waits
+    assert held, "the list did not reload on a new saga"
+    first = page.locator("table.sagas tbody a").first
+    opened = first.get_attribute("data-order-id")
+    first.click()
+    expect(page.locator("article.saga")).to_have_attribute("data-order-id", str(opened))
+    holding[0] = False
+    with page.expect_response(lambda response: a_list_page(response.url)):
+        for route in held:
+            route.continue_()
+    with pytest.raises(AssertionError):  # the late answer must not take the address back to the list
+        expect(page).not_to_have_url(re.compile(f"#/sagas/{opened}$"), timeout=1_000)
+    expect(page.locator("article.saga")).to_have_attribute("data-order-id", str(opened))
+    page.unroute(a_list_page)
 
 
 def operator_buttons_change_what_the_page_shows(page: Page, service: str) -> None:
