@@ -182,13 +182,13 @@ def a_list_reload_that_answers_late_leaves_the_saga_opened_meanwhile_alone(page:
     page.goto("/")
     expect(page.locator("#live")).to_have_attribute("data-connected", "true")
     held: list[Route] = []
-    holding = [True]
+    holding = True
 
     def a_list_page(url: str) -> bool:
         return "/sagas?" in url
 
     def hold(route: Route) -> None:
-        if holding[0]:
+        if holding:
             held.append(route)
         else:
             route.continue_()
@@ -203,7 +203,7 @@ def a_list_reload_that_answers_late_leaves_the_saga_opened_meanwhile_alone(page:
     opened = first.get_attribute("data-order-id")
     first.click()
     expect(page.locator("article.saga")).to_have_attribute("data-order-id", str(opened))
-    holding[0] = False
+    holding = False  # what the list asks from now on goes through at once
     with page.expect_response(lambda response: a_list_page(response.url)):
         for route in held:
             route.continue_()
