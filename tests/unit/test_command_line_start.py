@@ -34,3 +34,13 @@ def test_the_read_models_are_named_as_the_catalogue_builds_them() -> None:
 
 def test_a_worker_role_is_each_routed_service_or_the_projector() -> None:
     assert set(ROLES) == {*SERVICE_GROUPS, ORCHESTRATOR, "projector"}
+
+
+def test_a_started_process_sets_aside_what_start_up_made_and_collects_its_young_less_often() -> None:
+    from api.cli import YOUNG_GENERATION_THRESHOLD
+
+    probe = "import gc, api.cli; api.cli._started_objects_frozen(); print(gc.get_freeze_count(), gc.get_threshold()[0])"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    frozen, young = map(int, result.stdout.split())
+    assert frozen > 10_000  # the modules' functions and classes at least
+    assert young == YOUNG_GENERATION_THRESHOLD
