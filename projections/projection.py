@@ -3,9 +3,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from handlers.messages import Record
@@ -31,13 +32,21 @@ class Rows:
     def store(self, connection: Connection, rows: Iterable[Row]) -> None:
         """Inserts the new rows and overwrites the others, in one statement. A generated id is left to
         the database, so that a new row gets the next one and an old row keeps its own."""
-        generated = self.table.autoincrement_column
-        columns = [c.name for c in self.table.columns if c is not generated or c.name == self.column]
-        insert = (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(self.table)
-        statement = insert.on_conflict_do_update(
-            index_elements=[self.column], set_={name: insert.excluded[name] for name in columns if name != self.column}
-        )
+        columns, statement = _upsert(self.table, self.column, connection.dialect.name)
         connection.execute(statement, [{name: row.get(name) for name in columns} for row in rows])
+
+
+@cache
+def _upsert(table: Table, column: str, dialect: str) -> tuple[list[str], Insert]:
+    """The columns ``Rows.store`` writes and its statement, built once: building it (each column's ``excluded``)
+    cost the projector a quarter of what sending it did (py-spy)."""
+    generated = table.autoincrement_column
+    columns = [c.name for c in table.columns if c is not generated or c.name == column]
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    statement = insert.on_conflict_do_update(
+        index_elements=[column], set_={name: insert.excluded[name] for name in columns if name != column}
+    )
+    return columns, statement
 
 
 @dataclass(frozen=True)
