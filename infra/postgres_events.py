@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -180,18 +181,44 @@ class LogNotifications:
                     self.health.recovered()
                     self.doorbell.ring()  # whatever was saved while nobody listened
                     self._heard_injection(listening=True)  # or injected
-                    async for notification in connection.notifies():
-                        if notification.channel == FAULTS_CHANNEL:
-                            self._heard_injection(listening=True)
-                        else:
-                            self.doorbell.ring(self.sources.get(notification.channel))
-                raise psycopg.OperationalError("the server ended the notifications")
+                    await self._hear(connection)
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
                 self._heard_injection(listening=False)
                 await asyncio.sleep(self.health.failed(error))
             except asyncio.CancelledError:
                 self._heard_injection(listening=False)
                 raise
+
+    async def _hear(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        """Rings for each notification as it comes, until the connection is lost. Read straight off the socket:
+        psycopg's ``notifies()`` sets up a future, a timer and a reader for each one it waits for, four times the
+        CPU of this (measured: about 200 against 50 µs a notification), and a busy process hears several a saga."""
+        loop = asyncio.get_running_loop()
+        lost: asyncio.Future[None] = loop.create_future()
+        pgconn = connection.pgconn
+
+        def readable() -> None:
+            try:
+                pgconn.consume_input()
+                while (notification := pgconn.notifies()) is not None:
+                    self._heard(notification.relname.decode())
+            except psycopg.Error as error:  # the connection is gone: listen again on a new one
+                if not lost.done():
+                    lost.set_exception(error)
+
+        watched = os.dup(pgconn.socket)  # libpq closes its own descriptor when the connection drops
+        loop.add_reader(watched, readable)
+        try:
+            await lost
+        finally:
+            loop.remove_reader(watched)
+            os.close(watched)
+
+    def _heard(self, channel: str) -> None:
+        if channel == FAULTS_CHANNEL:
+            self._heard_injection(listening=True)
+        else:
+            self.doorbell.ring(self.sources.get(channel))
 
     def _heard_injection(self, listening: bool) -> None:
         if self.injections is not None:

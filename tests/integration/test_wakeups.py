@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import psycopg
+from sqlalchemy.engine import make_url
+
 from handlers.messages import Message
 from infra.bootstrap import SERVICE_NAMES
 from infra.dead_letters import UNMARKED, DeadLetters, Undelivered
@@ -18,7 +21,7 @@ from infra.maintenance import open_services, upgrade_database
 from infra.postgres_events import LogNotifications
 from infra.read_database import create_read_engine
 from infra.settings import Settings
-from tests.infrastructure import borrowed_infrastructure
+from tests.infrastructure import POSTGRES_ADMIN, borrowed_infrastructure
 from tests.support import eventually
 
 A_MESSAGE = Message(
@@ -69,3 +72,23 @@ async def test_a_message_parked_elsewhere_wakes_the_stuck_markers_and_not_the_re
         await eventually(markers.is_set, timeout=5)
         assert not readers.is_set()
         elsewhere.engine.dispose()
+
+
+async def test_a_listener_whose_connection_is_cut_listens_again_and_hears_the_saves_after() -> None:
+    async with listening_to(list(SERVICE_NAMES)) as (settings, doorbell):
+        listening_again, inventory_bell = doorbell.listen(), doorbell.listen(["inventory"])
+        listening_again.clear()
+        database = make_url(settings.database_url).database
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            cut = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND query LIKE 'LISTEN%%'",
+                (database,),
+            ).fetchall()
+        assert cut == [(True,)]
+
+        await eventually(listening_again.is_set, timeout=10)  # it rings every bell once it listens again
+        inventory_bell.clear()
+        with open_services(settings) as elsewhere:
+            await asyncio.to_thread(elsewhere.inventory.catalogue, "book-999", "A book", 1200, 3)
+
+        await eventually(inventory_bell.is_set, timeout=5)
