@@ -22,6 +22,7 @@ from tests.unit.projections.folding import AT, folded, record, records_of
 
 ORDER = CreateOrder("order-1", "customer-001", "book-123", 2, 3500, 7000, "credit_card", "Tokyo")
 TIMING = Timing(step_timeout=timedelta(seconds=5), retry_backoff=timedelta(seconds=1))
+TITLE = 'クラウド\t設計\\パターン\n集 "2"'  # what COPY's text format must escape
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
@@ -41,7 +42,9 @@ def test_the_event_index_keeps_every_event_with_its_place_and_a_json_ready_paylo
     )
     logged = [
         replace(dispatched, causation_id="orders:7", traceparent=TRACEPARENT),
-        record("BookCatalogued", {"book_id": "book-123", "stock": 5}, "inventory", aggregate_id="book-1"),
+        record(
+            "BookCatalogued", {"book_id": "book-123", "title": TITLE, "stock": 5}, "inventory", aggregate_id="book-1"
+        ),
     ]
 
     events.projection.apply(connection, logged)
@@ -72,7 +75,7 @@ def test_the_event_index_keeps_every_event_with_its_place_and_a_json_ready_paylo
             "message_id": logged[1].message_id,
             "causation_id": None,
             "traceparent": None,
-            "payload": {"book_id": "book-123", "stock": 5},
+            "payload": {"book_id": "book-123", "title": TITLE, "stock": 5},
             "timestamp": AT,
         },
     ]
