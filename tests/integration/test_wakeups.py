@@ -77,7 +77,6 @@ async def test_a_message_parked_elsewhere_wakes_the_stuck_markers_and_not_the_re
 async def test_a_listener_whose_connection_is_cut_listens_again_and_hears_the_saves_after() -> None:
     async with listening_to(list(SERVICE_NAMES)) as (settings, doorbell):
         listening_again, inventory_bell = doorbell.listen(), doorbell.listen(["inventory"])
-        listening_again.clear()
         database = make_url(settings.database_url).database
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
             cut = admin.execute(

@@ -1,6 +1,7 @@
 """The ``cloudmart`` command starts light: it knows its commands, services, roles and read models by name without
 loading the HTTP API, the event stores or the database and broker clients, so that ``--help`` and a command
-refused for its arguments or settings answer at once."""
+refused for its arguments or settings answer at once; and once started, a process sets what start-up made aside
+from the garbage collector."""
 
 from __future__ import annotations
 
