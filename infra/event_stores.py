@@ -45,8 +45,7 @@ def _store_env(settings: Settings, service: str) -> dict[str, str]:
 def _postgres_env(settings: Settings, service: str) -> dict[str, str]:
     url = make_url(settings.database_url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "APPLICATION_RECORDER_TOPIC": "infra.postgres_events:EventsTableRecorder",
+        "PERSISTENCE_MODULE": "infra.postgres_events:ServiceStoreFactory",
         "POSTGRES_DBNAME": url.database or "",
         "POSTGRES_HOST": url.host or "127.0.0.1",
         "POSTGRES_PORT": str(url.port or 5432),

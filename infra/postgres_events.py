@@ -14,7 +14,12 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -54,19 +59,10 @@ class EventsTableRecorder(PostgresApplicationRecorder):
         ).format(schema=Identifier(datastore.schema), table=Identifier(self.events_table_name))
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any) -> None:
-        """The library's lock, notify and insert, with the events sent as four arrays rather than as one array
-        of the schema's composite type: psycopg maps a composite to one Python class by name, the same class
-        for every schema's ``stored_event_uuid``, so on a connection the five stores share (``share_one_pool``)
-        the composite of one schema would be sent as another's."""
+        """The library's lock, notify and insert, with the events sent as arrays (see ``as_arrays``)."""
         self._lock_table(curs)
         self._notify_channel(curs)
-        columns = [
-            [event.originator_id for event in stored_events],
-            [event.originator_version for event in stored_events],
-            [event.topic for event in stored_events],
-            [event.state for event in stored_events],
-        ]
-        curs.execute(self.insert_events_statement, columns)
+        curs.execute(self.insert_events_statement, as_arrays(stored_events))
 
     def select_events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         """The events of many aggregates in one query: of each aggregate id, those after the version given
@@ -107,6 +103,41 @@ class EventsTableRecorder(PostgresApplicationRecorder):
                 if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
                     conn.execute("ROLLBACK")  # a failed statement leaves the explicit transaction open
                 raise
+
+
+class SnapshotsTableRecorder(PostgresAggregateRecorder):
+    """A service's snapshots (``<service>.<service>_snapshots``), written as its events are: as arrays."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "snapshots") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.insert_events_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(self.events_table_name))
+
+    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any) -> None:
+        curs.execute(self.insert_events_statement, as_arrays(stored_events))
+
+
+class ServiceStoreFactory(PostgresFactory):
+    """The library's PostgreSQL stores, with this module's recorders for a service's events and snapshots."""
+
+    application_recorder_class = EventsTableRecorder
+    aggregate_recorder_class = SnapshotsTableRecorder
+
+
+def as_arrays(stored_events: Sequence[StoredEvent]) -> list[list[Any]]:
+    """Stored events as four arrays, one per column, rather than the library's one array of the schema's composite
+    type: psycopg maps a composite to one Python class by name, the same class for every schema's
+    ``stored_event_uuid``, so on a connection the five stores share (``share_one_pool``) the composite of one
+    schema was sent as another's, and PostgreSQL refused the insert ("cannot cast type shipping.stored_event_uuid[]
+    to inventory.stored_event_uuid[]")."""
+    return [
+        [event.originator_id for event in stored_events],
+        [event.originator_version for event in stored_events],
+        [event.topic for event in stored_events],
+        [event.state for event in stored_events],
+    ]
 
 
 def heads_of(recorders: Sequence[object]) -> list[int | None] | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ra
 from handlers.causation import CausalMapper
 from handlers.services.unit_of_work import UnitOfWork
 
+log = logging.getLogger(__name__)
 A = TypeVar("A", bound=Aggregate)
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -188,6 +190,15 @@ class Service(Application[UUID]):
         for listener in self.saved_listeners:
             listener(self.name, objs, recordings)
         return recordings
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """The library's, except that a snapshot that cannot be written is logged and skipped: by then the events
+        are committed, and a caller told otherwise would handle its messages again. A snapshot only spares a
+        replay; the next interval's is taken as usual."""
+        try:
+            super()._take_snapshots(processing_event)
+        except Exception:
+            log.warning("%s: a snapshot could not be taken (the events are recorded)", self.name, exc_info=True)
 
     def record(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Records events already collected, in one transaction, and takes the snapshots they call for:

@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from domain.commands import CreateOrder
+from domain.inventory import Book
 from domain.orders import Order
 from handlers.services.orders import OrdersService
 from infra.event_stores import service_env
@@ -58,6 +59,26 @@ async def test_the_stores_wait_longer_for_their_first_connections_than_a_call_do
     assert service_env(settings, "orders")["POSTGRES_CONNECT_TIMEOUT"] == str(STARTUP_WAIT_SECONDS)
     assert len(pools) == 1  # the five stores share one pool …
     assert [pool.timeout for pool in pools.values()] == [1]  # … whose calls wait as configured
+
+
+async def test_a_snapshot_is_written_on_the_connection_every_store_has_used() -> None:
+    """Each store tells its connections how to send its schema's composite type, all under one name; sent that
+    way, a snapshot went as the type of whichever store had used the connection last, and was refused."""
+    async with borrowed_infrastructure() as infrastructure:
+        settings = Settings(database_url=infrastructure["database_url"], postgres_connections=3)  # one connection
+        upgrade_database(settings)
+        with open_services(settings) as services:
+            inventory, shipping = services.by_name()["inventory"], services.by_name()["shipping"]
+            interval = inventory.snapshotting_intervals[Book]
+            inventory.catalogue("book-1", "A title", 1000, 0)
+            while inventory.book("book-1").version < interval:
+                shipping.recorder.max_notification_id()  # another store's turn on the connection
+                inventory.restock("book-1", 1)
+            snapshots = inventory.snapshots
+            assert snapshots is not None
+            taken = [snapshot.originator_version for snapshot in snapshots.get(Book.create_id("book-1"))]
+
+    assert taken == [interval]
 
 
 async def test_a_batch_reads_its_orders_aggregates_at_once_up_to_date_or_known_absent() -> None:

@@ -179,3 +179,28 @@ def test_outside_a_batch_a_save_records_at_once(services: Services) -> None:
     services.inventory.restock(BOOK, 1)
     assert [type(obj) for obj in saved] == [Book]
     assert len(inventory_log(services)) == before + 1
+
+
+def test_a_snapshot_that_cannot_be_written_leaves_the_committed_batch_done(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The batch brings the book to a snapshot's version; the snapshot store refuses it. The events are committed by
+    then, so the batch counts as done (its messages are not handled again) and the refusal is logged."""
+    (message,) = orders_created(services, 1)
+    interval = services.inventory.snapshotting_intervals[Book]
+    while services.inventory.book(BOOK).version % interval != interval - 1:
+        services.inventory.restock(BOOK, 1)
+    snapshots = services.inventory.snapshots
+    assert snapshots is not None
+
+    def refused(*_: object, **__: object) -> None:
+        raise RuntimeError("the snapshot store is away")
+
+    snapshots.put = refused  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger="handlers.services.base"):
+        done = inventory_batch(services, [message])
+
+    assert done == 1
+    assert services.inventory.book(BOOK).version % interval == 0
+    assert [kind for kind, _ in inventory_log(services)[-2:]] == ["StockLevelChanged", "StockReserved"]
+    assert "a snapshot could not be taken" in caplog.text
