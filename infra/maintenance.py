@@ -15,6 +15,11 @@ from infra.read_database import create_read_engine
 from infra.read_model_rebuild import Progress, Rebuilt, projections_named, rebuild
 from infra.settings import Settings
 
+AUTOVACUUM_OFF = (
+    "warning: PostgreSQL's autovacuum is off: the read models, rewritten in place, will fill with dead rows and"
+    " their tables will have no statistics; turn it on (docs/configuration.md, 'The PostgreSQL server')"
+)
+
 
 def upgrade_database(settings: Settings) -> list[str]:
     """Creates whatever is missing (schemas, event tables, read-model tables); safe to run at every start."""
@@ -23,8 +28,11 @@ def upgrade_database(settings: Settings) -> list[str]:
         create_tables(settings, engine)
         with open_services(settings):
             pass  # opening the services creates their event tables
+    with engine.connect() as connection:
+        autovacuum = connection.exec_driver_sql("SHOW autovacuum").scalar() if settings.is_postgres else None
     engine.dispose()
-    return [f"{name}: event store ready" for name in SERVICE_NAMES] + ["read models: tables ready"]
+    ready = [f"{name}: event store ready" for name in SERVICE_NAMES] + ["read models: tables ready"]
+    return ready + ([AUTOVACUUM_OFF] if autovacuum == "off" else [])
 
 
 def check_consistency(settings: Settings) -> list[Violation]:

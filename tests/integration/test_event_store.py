@@ -14,9 +14,10 @@ from domain.commands import CreateOrder
 from domain.inventory import Book
 from domain.orders import Order
 from handlers.services.orders import OrdersService
+from infra.bootstrap import SERVICE_NAMES
 from infra.event_stores import service_env
 from infra.fakes import LoggingNotifier
-from infra.maintenance import open_services, upgrade_database
+from infra.maintenance import AUTOVACUUM_OFF, open_services, upgrade_database
 from infra.postgres_events import create_schemas, heads_of
 from infra.read_database import create_read_engine
 from infra.settings import STARTUP_WAIT_SECONDS, Settings
@@ -135,3 +136,19 @@ async def test_the_ends_of_every_log_are_asked_in_one_query_and_agree_with_askin
     assert at_once == one_by_one
     assert at_once[0] == 2 and at_once[1:] == [None, None, None, None]  # orders first; the others are empty
     assert heads_of([object()]) is None  # another kind of store: asked one by one
+
+
+async def test_upgrading_the_database_says_so_when_the_servers_autovacuum_is_off() -> None:
+    """The read models are rewritten in place: without autovacuum they bloat and never get statistics."""
+    async with borrowed_infrastructure() as infrastructure:
+        settings = Settings(database_url=infrastructure["database_url"], postgres_connections=3)
+        said = upgrade_database(settings)
+        engine = create_read_engine(settings)
+        try:
+            with engine.connect() as connection:
+                autovacuum = connection.exec_driver_sql("SHOW autovacuum").scalar()
+        finally:
+            engine.dispose()
+
+    assert said[:6] == [f"{name}: event store ready" for name in SERVICE_NAMES] + ["read models: tables ready"]
+    assert said[6:] == ([AUTOVACUUM_OFF] if autovacuum == "off" else [])
