@@ -51,6 +51,12 @@ def cpu_seconds() -> Counter[str]:
     return spent
 
 
+def own_cpu_seconds() -> float:
+    """CPU time (user and system) this process has spent so far."""
+    spent = os.times()
+    return spent.user + spent.system
+
+
 def peak_memory_kb() -> dict[str, int]:
     """Each CloudMart process's peak resident memory (VmHWM), by pid and command."""
     memory = {}

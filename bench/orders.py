@@ -22,7 +22,8 @@ customers' credit by what that mode's orders need (``POST /admin/books/{bookId}/
 their steps.
 
 Beside throughput and latency it prints what each finished saga cost the machine while the mode ran: CPU
-ms by kind of process (each ``cloudmart`` command, PostgreSQL, Redis and RabbitMQ, read from /proc),
+ms by kind of process (each ``cloudmart`` command, PostgreSQL, Redis and RabbitMQ, read from /proc; its own
+apart, since the load generator shares the machine but is not part of the system),
 PostgreSQL transactions (from ``pg_stat_database``, with ``--database-url`` or $CLOUDMART_DATABASE_URL;
 it waits 11 s around each mode for the statistics to be reported), and the peak memory of every
 ``cloudmart`` process. Run it on a machine that does nothing else, or the CPU of other processes of
@@ -100,6 +101,7 @@ class ModeRun:
     stock_at_start: dict[str, int] = field(default_factory=dict)
     waited_for_slot: int = 0  # open loop: arrivals that found --concurrency orders in flight
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # by kind of process, spent during the run
+    load_generator_cpu_seconds: float = 0.0  # this process's own, during the run: not the system's, so not in "all"
     transactions: int | None = None  # PostgreSQL's, during the run (None: not measured)
 
 
@@ -223,8 +225,9 @@ async def run_mode(client: httpx.AsyncClient, mode: str, args: argparse.Namespac
     run = ModeRun(mode, stock_at_start=await stock_levels(client))
     await asyncio.sleep(PG_STATS_FLUSH_SECONDS if args.database_url else 0)
     cpu_before, transactions_before = machine.cpu_seconds(), machine.postgres_transactions(args.database_url)
+    own_before = machine.own_cpu_seconds()
     await place_and_wait(client, run, args, progress)
-    cpu_after = machine.cpu_seconds()
+    cpu_after, run.load_generator_cpu_seconds = machine.cpu_seconds(), machine.own_cpu_seconds() - own_before
     await asyncio.sleep(PG_STATS_FLUSH_SECONDS if args.database_url else 0)
     transactions_after = machine.postgres_transactions(args.database_url)
     run.cpu_seconds = {kind: cpu_after[kind] - cpu_before[kind] for kind in cpu_after}
@@ -364,6 +367,7 @@ class Figures:
     post_ms: dict[str, float | None]
     completion_ms: dict[str, float | None]
     cpu_ms_per_saga: dict[str, float]  # by kind of process, and "all"
+    load_generator_cpu_ms_per_saga: float | None  # this benchmark's own process, which shares the machine
     transactions_per_saga: float | None
 
     @property
@@ -400,6 +404,7 @@ def figures(run: ModeRun, concurrency: int, rate: float | None) -> Figures:
         post_ms=distribution([sample.post_ms for sample in placed]),
         completion_ms=distribution([sample.completion_ms for sample in placed if sample.completion_ms is not None]),
         cpu_ms_per_saga=per_saga({**run.cpu_seconds, "all": sum(run.cpu_seconds.values())}, sagas, 1000),
+        load_generator_cpu_ms_per_saga=run.load_generator_cpu_seconds * 1000 / sagas if sagas else None,
         transactions_per_saga=run.transactions / sagas if run.transactions is not None and sagas else None,
     )
 
@@ -496,10 +501,11 @@ def print_report(context: dict[str, object], results: list[Figures]) -> None:
 def print_cost(results: list[Figures]) -> None:
     """CPU per saga by kind of process (the servers included), and PostgreSQL transactions per saga."""
     kinds = sorted({kind for result in results for kind in result.cpu_ms_per_saga}, key=lambda k: (k == "all", k))
-    labels = [f"CPU ms / saga: {kind}" for kind in kinds] + ["PostgreSQL transactions / saga"]
+    labels = [f"CPU ms / saga: {kind}" for kind in kinds]
+    labels += ["CPU ms / saga: this load generator (not in all)", "PostgreSQL transactions / saga"]
     columns = {
         result.mode: [number(result.cpu_ms_per_saga.get(kind), 1) for kind in kinds]
-        + [number(result.transactions_per_saga, 1)]
+        + [number(result.load_generator_cpu_ms_per_saga, 1), number(result.transactions_per_saga, 1)]
         for result in results
     }
     print_table("Cost per finished saga, during the run", labels, columns)
