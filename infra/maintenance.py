@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import Engine
+
 from handlers.services import Services
 from infra.bootstrap import SERVICE_NAMES, build_services, create_tables
 from infra.consistency import Violation, check
@@ -28,11 +30,15 @@ def upgrade_database(settings: Settings) -> list[str]:
         create_tables(settings, engine)
         with open_services(settings):
             pass  # opening the services creates their event tables
-    with engine.connect() as connection:
-        autovacuum = connection.exec_driver_sql("SHOW autovacuum").scalar() if settings.is_postgres else None
+    autovacuum_off = settings.is_postgres and _setting(engine, "autovacuum") == "off"
     engine.dispose()
     ready = [f"{name}: event store ready" for name in SERVICE_NAMES] + ["read models: tables ready"]
-    return ready + ([AUTOVACUUM_OFF] if autovacuum == "off" else [])
+    return ready + ([AUTOVACUUM_OFF] if autovacuum_off else [])
+
+
+def _setting(engine: Engine, name: str) -> object:
+    with engine.connect() as connection:
+        return connection.exec_driver_sql(f"SHOW {name}").scalar()
 
 
 def check_consistency(settings: Settings) -> list[Violation]:

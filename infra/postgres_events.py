@@ -1,4 +1,5 @@
-"""PostgreSQL event stores: one schema per service, each with a table literally named ``events``."""
+"""PostgreSQL event stores: one schema per service, each with a table literally named ``events`` (and one of
+snapshots, ``<service>_snapshots``)."""
 
 from __future__ import annotations
 
