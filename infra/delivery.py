@@ -16,6 +16,7 @@ from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from opentelemetry.trace import Span
 
 from handlers.messages import Message
@@ -76,8 +77,11 @@ class Delivery:
                         unit.handled()
                     done += 1
                 unit.commit()
-        except Exception as error:  # not committed (another writer came first, an outage): each goes alone
+        except (IntegrityError, OperationalError, InterfaceError) as error:  # another writer came first, an outage
             log.info("%s: a batch of %d not committed (%s); one at a time instead", self.consumer, len(items), error)
+            return 0
+        except Exception:  # whatever else: each goes alone all the same, but it is not expected, so say so
+            log.warning("%s: a batch of %d failed; one at a time instead", self.consumer, len(items), exc_info=True)
             return 0
         finally:
             for span in spans:

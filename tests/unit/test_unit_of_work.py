@@ -140,9 +140,9 @@ def test_messages_not_wanted_count_as_done_without_being_handled(services: Servi
     assert inventory_log(services) == before
 
 
-def test_a_batch_another_writer_overtook_records_nothing(services: Services) -> None:
+def test_a_batch_another_writer_overtook_records_nothing(services: Services, caplog: pytest.LogCaptureFixture) -> None:
     """Another writer saved the book while the batch ran: the commit is refused whole, the consumer then
-    hands each message to the retry path (none of it half recorded)."""
+    hands each message to the retry path (none of it half recorded), as it expects to now and then."""
     (message,) = orders_created(services, 1)
     before = inventory_log(services)
     handle = handler_for("inventory", services)
@@ -153,8 +153,30 @@ def test_a_batch_another_writer_overtook_records_nothing(services: Services) -> 
         elsewhere.start()
         elsewhere.join()
 
-    assert inventory_batch(services, [message], handle=overtaken) == 0
+    with caplog.at_level("INFO", logger="infra.delivery"):
+        assert inventory_batch(services, [message], handle=overtaken) == 0
     assert [kind for kind, _ in inventory_log(services)[len(before) :]] == ["BookRestocked"]
+    assert [(record.levelname, "not committed" in record.message) for record in caplog.records] == [("INFO", True)]
+
+
+def test_a_batch_that_fails_for_an_unexpected_reason_goes_one_at_a_time_and_says_why_as_a_warning(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not another writer, not an outage: the messages still go one at a time, but the failure is not routine, so
+    it is logged as a warning with its traceback, not at the level of a lost race (hidden by default)."""
+    (message,) = orders_created(services, 1)
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug in the store")
+
+    services.inventory.record = broken  # type: ignore[method-assign]
+    with caplog.at_level("INFO", logger="infra.delivery"):
+        assert inventory_batch(services, [message]) == 0
+
+    (said,) = caplog.records
+    assert said.levelname == "WARNING"
+    assert "a batch of 1 failed" in said.message
+    assert said.exc_info is not None and "a bug in the store" in str(said.exc_info[1])
 
 
 def test_each_messages_listeners_hear_its_own_events_in_its_own_context(services: Services) -> None:
