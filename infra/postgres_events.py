@@ -24,7 +24,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -44,10 +44,9 @@ class EventsTableRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, events_table_name: str = EVENTS_TABLE) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
         self.channel_name = channel_of(datastore.schema)  # the library's would be "events" for every service
-        self.insert_events_statement = SQL(
-            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) RETURNING notification_id"
-        ).format(schema=Identifier(datastore.schema), table=Identifier(self.events_table_name))
+        self.insert_events_statement = insert_as_arrays(datastore, self.events_table_name) + SQL(
+            " RETURNING notification_id"
+        )
         # Each wanted aggregate's events are looked up on their own (LATERAL, kept apart by OFFSET 0), so the plan
         # walks the primary key whatever the table's statistics say. Joined plainly, a table never analyzed
         # (autovacuum off, or not yet run) was read whole for every batch: a hash join over a sequential scan.
@@ -111,10 +110,7 @@ class SnapshotsTableRecorder(PostgresAggregateRecorder):
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "snapshots") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.insert_events_statement = SQL(
-            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
-        ).format(schema=Identifier(datastore.schema), table=Identifier(self.events_table_name))
+        self.insert_events_statement = insert_as_arrays(datastore, self.events_table_name)
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any) -> None:
         curs.execute(self.insert_events_statement, as_arrays(stored_events))
@@ -125,6 +121,14 @@ class ServiceStoreFactory(PostgresFactory):
 
     application_recorder_class = EventsTableRecorder
     aggregate_recorder_class = SnapshotsTableRecorder
+
+
+def insert_as_arrays(datastore: PostgresDatastore, table: str) -> Composed:
+    """An insert into one of the service's tables of stored events, which takes them ``as_arrays``."""
+    return SQL(
+        "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+        " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+    ).format(schema=Identifier(datastore.schema), table=Identifier(table))
 
 
 def as_arrays(stored_events: Sequence[StoredEvent]) -> list[list[Any]]:
