@@ -5,10 +5,11 @@ open range was planned as a read of the whole table, which made each saga cost P
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, event
 
 from infra.maintenance import open_services, upgrade_database
 from infra.postgres_events import EventsTableRecorder
@@ -54,7 +55,9 @@ def fill_without_statistics(connection: Connection) -> None:
     assert analyzed == 0
 
 
-async def test_a_batch_reads_its_aggregates_through_the_primary_key_on_a_table_never_analyzed() -> None:
+@asynccontextmanager
+async def never_analyzed() -> AsyncIterator[tuple[Settings, Engine]]:
+    """A database of its own, filled by ``fill_without_statistics``, and an engine on its read models."""
     async with borrowed_infrastructure() as infrastructure:
         settings = Settings(database_url=infrastructure["database_url"], postgres_connections=3)
         upgrade_database(settings)
@@ -62,8 +65,13 @@ async def test_a_batch_reads_its_aggregates_through_the_primary_key_on_a_table_n
         try:
             with engine.begin() as connection:
                 fill_without_statistics(connection)
+            yield settings, engine
         finally:
             engine.dispose()
+
+
+async def test_a_batch_reads_its_aggregates_through_the_primary_key_on_a_table_never_analyzed() -> None:
+    async with never_analyzed() as (settings, _):
         with open_services(settings) as services:
             recorder = services.by_name()["orchestrator"].recorder
             assert isinstance(recorder, EventsTableRecorder)
@@ -84,29 +92,21 @@ async def test_a_batch_reads_its_aggregates_through_the_primary_key_on_a_table_n
 
 
 async def test_the_long_polls_watcher_reads_only_the_new_end_of_an_event_index_never_analyzed() -> None:
-    async with borrowed_infrastructure() as infrastructure:
-        settings = Settings(database_url=infrastructure["database_url"])
-        upgrade_database(settings)
-        engine = create_read_engine(settings)
-        executed: list[tuple[str, Any]] = []
+    executed: list[tuple[str, Any]] = []
 
-        def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-            executed.append((statement, parameters))
+    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        executed.append((statement, parameters))
 
-        try:
-            with engine.begin() as connection:
-                fill_without_statistics(connection)
-            newest = SAGAS * EVENTS_PER_SAGA
-            with engine.connect() as connection:
-                event.listen(engine, "before_cursor_execute", remember)
-                seen, _ = queries.sagas_changed(connection, newest - 100, {"order-1"})
-                event.remove(engine, "before_cursor_execute", remember)
-                plans = [
-                    connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar_one()[0]["Plan"]
-                    for statement, parameters in executed
-                ]
-        finally:
-            engine.dispose()
+    async with never_analyzed() as (_, engine):
+        newest = SAGAS * EVENTS_PER_SAGA
+        with engine.connect() as connection:
+            event.listen(engine, "before_cursor_execute", remember)
+            seen, _ = queries.sagas_changed(connection, newest - 100, {"order-1"})
+            event.remove(engine, "before_cursor_execute", remember)
+            plans = [
+                connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar_one()[0]["Plan"]
+                for statement, parameters in executed
+            ]
 
     assert seen == newest
     assert plans  # the watcher asked the event index
