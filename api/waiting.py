@@ -1,5 +1,5 @@
-"""Requests that wait for a saga to end (``Prefer: wait=N``, RFC 7240), woken when the projector writes
-about their order instead of each asking the database over and over."""
+"""Requests that wait for a saga to end (``Prefer: wait=N``, RFC 7240), told by one watcher that asks which of
+the waited sagas ended, instead of each asking the database over and over."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from projections.queries import Row
 
 log = logging.getLogger(__name__)
 MAX_WAIT_SECONDS = 60.0
-RESEND_SECONDS = 1.0
 PreferHeader = Annotated[
     str | None,
     Header(max_length=200, description="`wait=N`: answer once the saga is over, or after N seconds (at most 60)"),
@@ -34,10 +33,10 @@ def wait_seconds(prefer: str | None) -> float:
 
 
 class SagaEnds:
-    """Answers the requests waiting on sagas as the projector writes about their orders: one round trip per
-    ``poll_interval_seconds`` finds the sagas that changed among those waited on, however many requests
-    wait, and nothing is asked while nobody waits. Once a second every waited saga is read again, so that
-    a change the event index did not show (or a failed read) cannot keep a request waiting to its deadline."""
+    """Answers the requests waiting on sagas as soon as the read models show them over: one round trip per
+    ``poll_interval_seconds`` finds which of the waited sagas ended, however many requests wait, and nothing
+    is asked while nobody waits. It asks for their state, not for what changed since the last look, so a
+    failed look is made good by the next one; and a saga's steps cost it nothing, since only its end is read."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -53,8 +52,8 @@ class SagaEnds:
                 try:
                     async with asyncio.timeout_at(deadline):
                         saga = await news.get()
-                except TimeoutError:
-                    break
+                except TimeoutError:  # as it stands now: only the end of a saga is told
+                    return await self.runtime.query(queries.saga, order_id)
             return saga
 
     async def close(self) -> None:
@@ -68,7 +67,7 @@ class SagaEnds:
         news: asyncio.Queue[Row] = asyncio.Queue()
         self._waiting[order_id].add(news)
         if self._watch is None:
-            self._watch = asyncio.create_task(self._watch_event_index(), name="saga-ends")
+            self._watch = asyncio.create_task(self._watch_saga_ends(), name="saga-ends")
         try:
             yield news
         finally:
@@ -76,24 +75,11 @@ class SagaEnds:
             if not self._waiting[order_id]:
                 del self._waiting[order_id]
 
-    async def _watch_event_index(self) -> None:
-        loop = asyncio.get_running_loop()
-        seen: int | None = None
-        every_saga_at = 0.0
+    async def _watch_saga_ends(self) -> None:
         try:
             while self._waiting:
                 try:
-                    if seen is None or loop.time() >= every_saga_at:
-                        # Whoever read its saga before ``seen`` was taken gets it again, so that no change falls
-                        # between; and every waited saga is read again each RESEND_SECONDS, so that a change
-                        # missed for any reason keeps a request waiting a second at most, not to its deadline.
-                        seen = None
-                        last = await self.runtime.query(queries.last_event_id)
-                        self._tell(await self.runtime.query(queries.sagas_of, set(self._waiting)))
-                        seen, every_saga_at = last, loop.time() + RESEND_SECONDS
-                    else:
-                        seen, sagas = await self.runtime.query(queries.sagas_changed, seen, set(self._waiting))
-                        self._tell(sagas)
+                    self._tell(await self.runtime.query(queries.sagas_over, set(self._waiting)))
                 except Exception:  # the waiters still answer at their deadline; say why they were not told
                     log.exception("watching for sagas that ended failed; trying again")
                 await asyncio.sleep(self.runtime.settings.poll_interval_seconds)

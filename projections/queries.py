@@ -167,21 +167,14 @@ def last_event_id(connection: Connection) -> int:
     return int(connection.execute(select(func.max(event_log.c.id))).scalar_one() or 0)
 
 
-def sagas_of(connection: Connection, order_ids: set[str]) -> list[Row]:
-    statement = saga_instances.select().where(saga_instances.c.order_id.in_(order_ids))
-    return [dict(row) for row in connection.execute(statement).mappings()]
-
-
-def sagas_changed(connection: Connection, after: int, order_ids: set[str]) -> tuple[int, list[Row]]:
-    """Those of these orders' sagas the event index has new events about since ``after``, and where
-    the index has got to (a saga's row and the index change in the same projector transaction). The range is
-    closed at the index's last id so that it is planned as the short walk of the index it is, statistics or
-    none: ``id > after`` alone, on a table never analyzed, was planned as a read of the whole table."""
-    last = select(func.max(event_log.c.id)).scalar_subquery()
-    statement = select(event_log.c.id, event_log.c.order_id).where(event_log.c.id > after, event_log.c.id <= last)
-    rows = connection.execute(statement).all()
-    changed = {row.order_id for row in rows} & order_ids
-    return max((row.id for row in rows), default=after), sagas_of(connection, changed) if changed else []
+def sagas_over(connection: Connection, order_ids: set[str]) -> list[Row]:
+    """Those of these orders' sagas that are over (``saga_is_over``): what the long polls wait for, whatever
+    happened to the sagas meanwhile and however many events they made. Each waited saga is looked up by its
+    order's unique index (behind ``OFFSET 0``, the state is not a condition the planner may use instead: without
+    statistics it read every finished saga through the index on the state, and kept the waited few)."""
+    waited = select(saga_instances).where(saga_instances.c.order_id.in_(order_ids)).offset(0).subquery()
+    statement = select(waited).where(waited.c.status.in_(FINAL_STATES))
+    return [saga for saga in map(dict, connection.execute(statement).mappings()) if saga_is_over(saga)]
 
 
 def order_trail(connection: Connection, order_id: str) -> list[Row]:

@@ -33,9 +33,18 @@ def scans(plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield from scans(child)
 
 
+def indexes(plan: dict[str, Any]) -> Iterator[str]:
+    """Every index a plan reads."""
+    if "Index Name" in plan:
+        yield plan["Index Name"]
+    for child in plan.get("Plans", ()):
+        yield from indexes(child)
+
+
 def fill_without_statistics(connection: Connection) -> None:
-    """A saga's worth of orchestrator events and of the event index, many times over, never analyzed."""
-    for table in ("orchestrator.events", "event_log"):
+    """A saga's worth of orchestrator events and of the event index, many times over, and the sagas' rows, never
+    analyzed."""
+    for table in ("orchestrator.events", "event_log", "saga_instances"):
         connection.exec_driver_sql(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
     connection.exec_driver_sql(
         "INSERT INTO orchestrator.events (originator_id, originator_version, topic, state)"
@@ -48,8 +57,14 @@ def fill_without_statistics(connection: Connection) -> None:
         " SELECT 'orchestrator', n, 'ReplyReceived', 'saga-' || n / 20, mod(n, 20), 'order-' || n / 20, '{}'"
         f" FROM generate_series(1, {SAGAS * EVENTS_PER_SAGA}) AS n"
     )
+    connection.exec_driver_sql(
+        "INSERT INTO saga_instances (id, order_id, saga_type, status, current_step, history, steps, facts)"
+        " SELECT 'saga-' || saga, 'order-' || saga, 'orchestration', 'COMPLETED', NULL, '[]',"
+        " ('[' || repeat('{\"step\": \"reserve_stock\", \"status\": \"SUCCEEDED\"}, ', 20) || '{}]')::json, '{}'"
+        f" FROM generate_series(1, {SAGAS}) AS saga"
+    )
     analyzed = connection.exec_driver_sql(
-        "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN ('events', 'event_log')"
+        "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN ('events', 'event_log', 'saga_instances')"
         " AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)"
     ).scalar_one()
     assert analyzed == 0
@@ -91,23 +106,24 @@ async def test_a_batch_reads_its_aggregates_through_the_primary_key_on_a_table_n
     assert len(events) == BATCH * EVENTS_PER_SAGA
 
 
-async def test_the_long_polls_watcher_reads_only_the_new_end_of_an_event_index_never_analyzed() -> None:
+async def test_the_long_polls_watcher_looks_up_each_waited_saga_by_its_index_on_a_table_never_analyzed() -> None:
     executed: list[tuple[str, Any]] = []
 
     def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         executed.append((statement, parameters))
 
+    waited = {f"order-{saga}" for saga in range(1, 51)}
     async with never_analyzed() as (_, engine):
-        newest = SAGAS * EVENTS_PER_SAGA
         with engine.connect() as connection:
             event.listen(engine, "before_cursor_execute", remember)
-            seen, _ = queries.sagas_changed(connection, newest - 100, {"order-1"})
+            over = queries.sagas_over(connection, waited)
             event.remove(engine, "before_cursor_execute", remember)
             plans = [
                 connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar_one()[0]["Plan"]
                 for statement, parameters in executed
             ]
 
-    assert seen == newest
-    assert plans  # the watcher asked the event index
-    assert all(("Seq Scan", "event_log") not in set(scans(plan)) for plan in plans), (executed, plans)
+    assert {saga["order_id"] for saga in over} == waited
+    assert len(plans) == 1  # one look for every waited saga
+    assert ("Seq Scan", "saga_instances") not in set(scans(plans[0])), plans
+    assert set(indexes(plans[0])) == {"saga_instances_order_id_key"}, plans  # not the state's index
