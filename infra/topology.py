@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.common import SagaMode
+from domain.events import FINAL_ORDER_EVENTS
 from handlers.messages import Record
 from handlers.retry import RetryPolicy
 from handlers.routing import NOTIFIER, ORCHESTRATOR, SERVICE_GROUPS, service_for, wanted_by
@@ -107,7 +108,7 @@ def _log_consumers(wiring: Wiring) -> list[Placed]:
     for group, logs in sources.items():
         if group != NOTIFIER and everything_by_broker:
             continue
-        accept = (lambda record: True) if group == NOTIFIER else _not_carried_by(wiring.brokers)
+        accept = _an_order_ended if group == NOTIFIER else _not_carried_by(wiring.brokers)
         reader = LogReader(group, logs, wiring.positions)
         consumer = Consumer(
             reader,
@@ -216,6 +217,11 @@ def _timers(wiring: Wiring) -> list[Placed]:
 def _holder() -> str:
     """Who holds a lease: this process, and which of its runtimes."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _an_order_ended(record: Record) -> bool:
+    """What the notifier acts on: the rest of the orders log is passed over, not handled one by one for nothing."""
+    return record.type in FINAL_ORDER_EVENTS
 
 
 def _not_carried_by(brokers: Brokers) -> Callable[[Record], bool]:
