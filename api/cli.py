@@ -143,7 +143,7 @@ def worker(
     reach(settings, brokers=True)
     from infra.bootstrap import bootstrap
 
-    runtime = bootstrap(settings, roles=frozenset({role}))
+    runtime = bootstrap(settings, roles=frozenset({role}), answers_requests=False)
     stop_serving_metrics = _serve_metrics(runtime)
     _started_objects_frozen()
     try:

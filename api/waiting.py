@@ -1,5 +1,5 @@
 """Requests that wait for a saga to end (``Prefer: wait=N``, RFC 7240), told by one watcher that asks which of
-the waited sagas ended, instead of each asking the database over and over."""
+the waited sagas ended whenever the projector has written, instead of each asking the database over and over."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ from typing import Annotated
 from fastapi import Header
 
 from infra.bootstrap import Runtime
+from infra.read_database import READ_MODELS
 from projections import queries
 from projections.queries import Row
 
 log = logging.getLogger(__name__)
 MAX_WAIT_SECONDS = 60.0
+UNHEARD_SECONDS = 0.5
+"""How long the watch waits for the projector's word before it looks anyway: while this process's listener
+is reconnecting, or where none is configured, a waiting request is told this much later at most."""
 PreferHeader = Annotated[
     str | None,
     Header(max_length=200, description="`wait=N`: answer once the saga is over, or after N seconds (at most 60)"),
@@ -33,13 +37,15 @@ def wait_seconds(prefer: str | None) -> float:
 
 
 class SagaEnds:
-    """Answers the requests waiting on sagas as soon as the read models show them over: one round trip per
-    ``poll_interval_seconds`` finds which of the waited sagas ended, however many requests wait, and nothing
-    is asked while nobody waits. It asks for their state, not for what changed since the last look, so a
-    failed look is made good by the next one; and a saga's steps cost it nothing, since only its end is read."""
+    """Answers the requests waiting on sagas as soon as the read models show them over: one look finds which
+    of the waited sagas ended, however many requests wait, each time the projector commits a batch (it
+    NOTIFYs on PostgreSQL), or after ``UNHEARD_SECONDS`` without a word from it. It asks for their state, not
+    for what changed since the last look, so a failed or missed look is made good by the next one; and a
+    saga's steps cost it nothing, since only its end is read. Nothing is asked while nobody waits."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._projected = runtime.doorbell.listen([READ_MODELS])
         self._waiting: defaultdict[str, set[asyncio.Queue[Row]]] = defaultdict(set)
         self._watch: asyncio.Task[None] | None = None
 
@@ -78,11 +84,13 @@ class SagaEnds:
     async def _watch_saga_ends(self) -> None:
         try:
             while self._waiting:
+                self._projected.clear()  # a batch committed from now on is looked at, by this look or the next
                 try:
                     self._tell(await self.runtime.query(queries.sagas_over, set(self._waiting)))
                 except Exception:  # the waiters still answer at their deadline; say why they were not told
                     log.exception("watching for sagas that ended failed; trying again")
-                await asyncio.sleep(self.runtime.settings.poll_interval_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._projected.wait(), UNHEARD_SECONDS)
         finally:
             self._watch = None
 

@@ -36,7 +36,7 @@ from infra.metrics import Metrics
 from infra.postgres_events import LogNotifications, create_schemas, one_at_a_time
 from infra.quarantine import Quarantine
 from infra.rabbitmq import RabbitBus
-from infra.read_database import Positions, create_read_engine, create_read_tables
+from infra.read_database import READ_MODELS, Positions, create_read_engine, create_read_tables
 from infra.redis_streams import RedisStreams
 from infra.roles import ROLES
 from infra.runtime import Runtime
@@ -98,9 +98,11 @@ def bootstrap(
     clock: Callable[[], datetime] = utc_now,
     roles: frozenset[str] = frozenset(ROLES),
     stopped: frozenset[str] = frozenset(),
+    answers_requests: bool = True,
 ) -> Runtime:
     """What one process runs: the loops of ``roles`` (all by default; none for an API-only
-    process), except those of the roles ``stopped`` (to see what happens when one is down)."""
+    process), except those of the roles ``stopped`` (to see what happens when one is down).
+    A process that ``answers_requests`` hears the projector's batches, which wake its long polls."""
     settings.refuse_unsafe_admin_token()
     configure_tracing(_process_name(roles))
     if settings.admin_token == DEV_ADMIN_TOKEN:
@@ -143,9 +145,9 @@ def bootstrap(
     placed = [placed for placed in loops(wiring) if placed.role in roles - stopped]
     metrics.registry.register(Lags([p.reader for p in placed if p.reader is not None]))
     kept = [p.loop for p in placed]
-    if kept and settings.is_postgres:
+    if (kept or answers_requests) and settings.is_postgres:
         # a save NOTIFYs every process listening to its service: a process hears only what its loops wait for
-        listened = doorbell.wanted([*SERVICE_NAMES, UNMARKED])
+        listened = doorbell.wanted([*SERVICE_NAMES, UNMARKED]) + ([READ_MODELS] if answers_requests else [])
         kept.append(LogNotifications(settings.database_url, listened, doorbell, faults.heard))
     return Runtime(settings, services, faults, engine, positions, kept, doorbell, brokers, quarantine, metrics, halted)
 

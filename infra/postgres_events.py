@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from infra.dead_letters import UNMARKED, UNMARKED_CHANNEL
 from infra.faults import FAULTS_CHANNEL
 from infra.loops import Doorbell
+from infra.read_database import READ_MODELS, READ_MODELS_CHANNEL
 from infra.settings import STARTUP_WAIT_SECONDS, Settings
 from infra.supervision import Health
 
@@ -174,7 +175,7 @@ def channel_of(service: str) -> str:
 
 
 def _channel_for(source: str) -> str:
-    return UNMARKED_CHANNEL if source == UNMARKED else channel_of(source)
+    return {UNMARKED: UNMARKED_CHANNEL, READ_MODELS: READ_MODELS_CHANNEL}.get(source) or channel_of(source)
 
 
 class LogNotifications:

@@ -4,17 +4,17 @@ and saves its positions in the same transaction, so a read model is never ahead 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from handlers.messages import Record
 from handlers.retry import RetryPolicy
 from infra.dead_letters import LOG, DeadLetters, Undelivered, describe
 from infra.log_consumers import LogReader
 from infra.log_records import as_event
-from infra.read_database import PROJECTOR, hold_read_models
+from infra.read_database import PROJECTOR, READ_MODELS_CHANNEL, hold_read_models
 from infra.supervision import is_outage
 from projections.projection import Projection
 
@@ -34,6 +34,8 @@ class Projector:
     projections: Sequence[Projection]
     dead_letters: DeadLetters | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    projected: Callable[[], object] = lambda: None
+    """Told after a batch was committed (where the database cannot NOTIFY: the processes are one)."""
 
     @property
     def name(self) -> str:
@@ -62,6 +64,10 @@ class Projector:
                     projection.apply(connection, records)
             if records:
                 self.reader.positions.save(connection, self.name, reached)
+                if connection.dialect.name == "postgresql":
+                    connection.execute(text(f"NOTIFY {READ_MODELS_CHANNEL}"))
+        if records:
+            self.projected()
         return len(records)
 
     def _apply_isolated(self, connection: Connection, projection: Projection, records: list[Record]) -> None:

@@ -129,6 +129,10 @@ def _tune_sqlite(connection: Any, _: Any) -> None:
 
 
 PROJECTOR = "projections"  # the name the projector keeps its positions under
+READ_MODELS = "read-models"
+"""The doorbell source rung when the projector committed a batch: a request waiting for a saga looks again."""
+READ_MODELS_CHANNEL = "read_models_projected"
+"""What the projector's every batch NOTIFYs on PostgreSQL, so that the API's processes hear it (at commit)."""
 PROJECTOR_LOCK = 7_242_002
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from domain.common import SagaMode
 from domain.events import FINAL_ORDER_EVENTS
@@ -31,7 +32,7 @@ from infra.outbox_relay import Relay
 from infra.projector import Projector
 from infra.quarantine import Quarantine, StuckMarker
 from infra.rabbitmq import REPLIES, RabbitConsumer
-from infra.read_database import PROJECTOR, Lease, Positions, autocommit
+from infra.read_database import PROJECTOR, READ_MODELS, Lease, Positions, autocommit
 from infra.redis_streams import RedisConsumer
 from infra.roles import PROJECTOR_ROLE
 from infra.saga_timer import SagaTimer
@@ -187,13 +188,15 @@ def _relays(wiring: Wiring) -> list[Placed]:
 def _projector(wiring: Wiring) -> Placed:
     reader = LogReader(PROJECTOR, list(wiring.services.by_name().values()), wiring.positions)
     engine = wiring.positions.engine
-    projector = Projector(reader, engine, PROJECTIONS, wiring.quarantine.store, wiring.policy(PROJECTOR))
+    projected = (lambda: None) if wiring.settings.is_postgres else partial(wiring.doorbell.ring, READ_MODELS)
+    projector = Projector(reader, engine, PROJECTIONS, wiring.quarantine.store, wiring.policy(PROJECTOR), projected)
     interval = wiring.settings.idle_poll_seconds
     worker = Worker(
         PROJECTOR,
         projector.step,
         wiring.doorbell,
         interval,
+        [app.name for app in reader.sources],  # not its own batches, which ring for the long polls
         linger=PROJECTOR_LINGER_SECONDS,
         more=reader.more,
         always_linger=True,
