@@ -26,13 +26,12 @@ from sqlalchemy import (
     Text,
     func,
     select,
-    text,
 )
 
 from domain.common import ConflictError, NotFoundError, SagaMode
 from handlers.messages import Message, iso
 from handlers.retry import MalformedMessageError
-from infra.read_database import PROJECTOR
+from infra.read_database import PROJECTOR, notify_at_commit
 from infra.wire import decode, encode
 from projections.queries import Row
 
@@ -239,8 +238,7 @@ class DeadLetters:
             )
 
     def _unmarked(self, connection: Connection) -> None:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text(f"NOTIFY {UNMARKED_CHANNEL}"))
+        notify_at_commit(connection, UNMARKED_CHANNEL)
         self.on_unmarked()
 
     def claim_unmarked(self, saga_mode: str, limit: int = 50) -> list[Row]:

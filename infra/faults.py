@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, delete, select, text
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, delete, select
 
-from infra.read_database import autocommit
+from infra.read_database import autocommit, notify_at_commit
 
 SERVICES_WITH_FAULTS = ("inventory", "payments", "shipping")
 
@@ -61,8 +61,7 @@ class DatabaseFaults:
     def inject(self, service: str, kind: str, times: int) -> None:
         with self.engine.begin() as connection:
             connection.execute(faults.insert(), [{"service": service, "kind": kind}] * times)
-            if connection.dialect.name == "postgresql":
-                connection.execute(text(f"NOTIFY {FAULTS_CHANNEL}"))
+            notify_at_commit(connection, FAULTS_CHANNEL)
         self.heard(self._listening)  # this process asks again at once, without waiting to hear its own
 
     def clear(self) -> None:

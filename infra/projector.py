@@ -7,14 +7,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from handlers.messages import Record
 from handlers.retry import RetryPolicy
 from infra.dead_letters import LOG, DeadLetters, Undelivered, describe
 from infra.log_consumers import LogReader
 from infra.log_records import as_event
-from infra.read_database import PROJECTOR, READ_MODELS_CHANNEL, hold_read_models
+from infra.read_database import PROJECTOR, READ_MODELS_CHANNEL, hold_read_models, notify_at_commit
 from infra.supervision import is_outage
 from projections.projection import Projection
 
@@ -64,8 +64,7 @@ class Projector:
                     projection.apply(connection, records)
             if records:
                 self.reader.positions.save(connection, self.name, reached)
-                if connection.dialect.name == "postgresql":
-                    connection.execute(text(f"NOTIFY {READ_MODELS_CHANNEL}"))
+                notify_at_commit(connection, READ_MODELS_CHANNEL)
         if records:
             self.projected()
         return len(records)

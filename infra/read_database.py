@@ -136,6 +136,13 @@ READ_MODELS_CHANNEL = "read_models_projected"
 PROJECTOR_LOCK = 7_242_002
 
 
+def notify_at_commit(connection: Connection, channel: str) -> None:
+    """On PostgreSQL, NOTIFYs ``channel`` when this transaction commits, for the listeners of other processes
+    (``LogNotifications``); elsewhere there are none, and nothing is sent."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"NOTIFY {channel}"))
+
+
 def hold_read_models(connection: Connection) -> None:
     """Makes the writers of the read models take turns until this transaction ends: the projector's
     replicas, and a rebuild swapping its tables in. On SQLite an empty write takes the database's one
