@@ -25,20 +25,21 @@ def saga_ids(count: int) -> list[uuid.UUID]:
     return [uuid.UUID(int=number + 1) for number in range(count)]
 
 
-def scans(plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan that reads a table: its kind and the table."""
-    if "Relation Name" in plan:
-        yield plan["Node Type"], plan["Relation Name"]
+def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan."""
+    yield plan
     for child in plan.get("Plans", ()):
-        yield from scans(child)
+        yield from nodes(child)
+
+
+def scans(plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every node of a plan that reads a table: its kind and the table."""
+    return ((node["Node Type"], node["Relation Name"]) for node in nodes(plan) if "Relation Name" in node)
 
 
 def indexes(plan: dict[str, Any]) -> Iterator[str]:
     """Every index a plan reads."""
-    if "Index Name" in plan:
-        yield plan["Index Name"]
-    for child in plan.get("Plans", ()):
-        yield from indexes(child)
+    return (node["Index Name"] for node in nodes(plan) if "Index Name" in node)
 
 
 def fill_without_statistics(connection: Connection) -> None:
