@@ -30,9 +30,10 @@ def new_order() -> CreateOrder:
     return CreateOrder(str(uuid.uuid4()), "customer-001", "book-123", 1, 3500, 3500, "credit_card", "Tokyo")
 
 
-def about(order_id: str, **names: object) -> Message:
+def about(order_id: str, **payload: object) -> Message:
     """A message of a batch, about an order (and whatever else its payload names)."""
-    return Message(f"test:{order_id}", "Test", "test", 1, order_id, datetime.now(UTC), {"order_id": order_id, **names})
+    payload = {"order_id": order_id, **payload}
+    return Message(f"test:{order_id}", "Test", "test", 1, order_id, datetime.now(UTC), payload)
 
 
 async def test_a_second_creation_of_an_order_is_refused_and_the_next_save_goes_on_the_same_connection() -> None:
