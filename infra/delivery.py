@@ -64,7 +64,7 @@ class Delivery:
         spans: list[Span] = []
         try:
             with batch() as unit:
-                unit.read_ahead([message for message in messages if wants(message)])
+                unit.read_ahead({message.order_id for message in messages if wants(message)})
                 for message in messages:
                     if wants(message):
                         with handling_message(message, self.group, end_on_exit=False) as span:

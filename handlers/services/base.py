@@ -15,7 +15,6 @@ from eventsourcing.persistence import IntegrityError, Mapper, Recording, StoredE
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from handlers.causation import CausalMapper
-from handlers.messages import Message
 from handlers.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -63,11 +62,6 @@ class Service(Application[UUID]):
     per_order_histories: ClassVar[bool] = False
     """Whether a batch reads those aggregates' whole histories too (``history``): a participant looks there
     for the outcome of a command it may have answered before. Short: a handful of events per order."""
-    long_lived: ClassVar[tuple[tuple[str, Callable[[str], UUID]], ...]] = ()
-    """The long-lived aggregates a message loads (a book's stock, a customer's account), by the payload field
-    that names them: a batch brings those this process holds in its cache up to date in the same query, where
-    the first load of each in the batch would ask the store on its own. One not cached yet is loaded as usual
-    (from its snapshot)."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
@@ -108,39 +102,26 @@ class Service(Application[UUID]):
         assert isinstance(aggregate, kind)
         return aggregate
 
-    def read_ahead(self, unit: UnitOfWork, messages: Collection[Message]) -> None:
-        """Brings into ``unit``, in one query, the per-order aggregates of a batch's orders, each as the library's
-        cache-and-fast-forward load leaves it or known absent, and the cached long-lived aggregates its messages
-        name, up to date: where each would be asked for on its own otherwise. Nothing on a store that reads one
-        aggregate at a time."""
-        if self.repository.cache is None or not isinstance(self.recorder, ReadsManyAggregates):
+    def read_ahead(self, unit: UnitOfWork, order_ids: Collection[str]) -> None:
+        """Brings the per-order aggregates of a batch's orders into ``unit`` in one query, where one each would
+        be asked otherwise: each as the library's cache-and-fast-forward load leaves it, or known absent.
+        Nothing on a store that reads one aggregate at a time."""
+        if not self.per_order or self.repository.cache is None or not isinstance(self.recorder, ReadsManyAggregates):
             return
-        per_order = {create_id(message.order_id) for create_id in self.per_order for message in messages}
-        per_order -= unit.loaded.keys() | unit.absent
-        named = {
-            create_id(name)
-            for field, create_id in self.long_lived
-            for message in messages
-            if isinstance(name := message.payload.get(field), str)
-        }
-        long_lived = {
-            aggregate_id: aggregate
-            for aggregate_id in named - unit.loaded.keys() - per_order
-            if (aggregate := self._cached(aggregate_id)) is not None
-        }
-        if not per_order and not long_lived:
+        wanted = {create_id(order_id) for create_id in self.per_order for order_id in order_ids}
+        wanted -= unit.loaded.keys() | unit.absent
+        if not wanted:
             return
-        cached = {aggregate_id: self._cached(aggregate_id) for aggregate_id in per_order} | long_lived
-        histories = per_order if self.per_order_histories else set()
+        cached = {aggregate_id: self._cached(aggregate_id) for aggregate_id in wanted}
         versions = {
-            aggregate_id: 0 if aggregate is None or aggregate_id in histories else aggregate.version
+            aggregate_id: aggregate.version if aggregate and not self.per_order_histories else 0
             for aggregate_id, aggregate in cached.items()
         }
         new_events: dict[UUID, list[Any]] = defaultdict(list)
         for stored in self.recorder.select_events_after(versions):
             new_events[UUID(str(stored.originator_id))].append(self.mapper.to_domain_event(stored))
-        for aggregate_id in cached:
-            if aggregate_id in histories:
+        for aggregate_id in wanted:
+            if self.per_order_histories:
                 unit.histories[aggregate_id] = new_events[aggregate_id]
             aggregate = self._fast_forward(aggregate_id, cached[aggregate_id], new_events[aggregate_id])
             if aggregate is None:

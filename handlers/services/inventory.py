@@ -17,7 +17,6 @@ class InventoryService(Service):
     name = "inventory"
     per_order = (Reservation.create_id,)
     per_order_histories = True
-    long_lived = (("book_id", Book.create_id),)
     fault_key = "inventory"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Book: 50}
     snapshotting_projectors: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], ProjectorFunction[Any, Any]]] = {

@@ -21,7 +21,6 @@ class PaymentsService(Service):
     name = "payments"
     per_order = (Payment.create_id,)
     per_order_histories = True
-    long_lived = (("customer_id", Account.create_id),)
     fault_key = "payments"
     snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Account: 50}
     snapshotting_projectors: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], ProjectorFunction[Any, Any]]] = {

@@ -25,7 +25,6 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Recording
 
 from handlers.causation import Cause, current_cause, recorded_with
-from handlers.messages import Message
 
 if TYPE_CHECKING:
     from handlers.services.base import Saveable, Service
@@ -54,9 +53,9 @@ class UnitOfWork:
     causes: dict[int, Cause | None] = field(default_factory=dict)
     """The cause of each held-back event (by ``id``), current when its message saved it."""
 
-    def read_ahead(self, messages: Collection[Message]) -> None:
-        """Reads the aggregates these messages will load at once, before they are handled (``Service.read_ahead``)."""
-        self.service.read_ahead(self, messages)
+    def read_ahead(self, order_ids: Collection[str]) -> None:
+        """Reads the service's per-order aggregates of these orders at once, before their messages are handled."""
+        self.service.read_ahead(self, order_ids)
 
     def hold(self, objs: Sequence[Saveable]) -> None:
         """What ``Service.save`` does inside a batch: collects the events now, records them at ``commit``."""

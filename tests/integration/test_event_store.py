@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +13,6 @@ from eventsourcing.persistence import StoredEvent
 from domain.commands import CreateOrder
 from domain.inventory import Book
 from domain.orders import Order
-from handlers.messages import Message
 from handlers.services.orders import OrdersService
 from infra.bootstrap import SERVICE_NAMES
 from infra.event_stores import service_env
@@ -28,12 +26,6 @@ from tests.infrastructure import borrowed_infrastructure
 
 def new_order() -> CreateOrder:
     return CreateOrder(str(uuid.uuid4()), "customer-001", "book-123", 1, 3500, 3500, "credit_card", "Tokyo")
-
-
-def about(order_id: str, **payload: object) -> Message:
-    """A message of a batch, about an order (and whatever else its payload names)."""
-    payload = {"order_id": order_id, **payload}
-    return Message(f"test:{order_id}", "Test", "test", 1, order_id, datetime.now(UTC), payload)
 
 
 async def test_a_second_creation_of_an_order_is_refused_and_the_next_save_goes_on_the_same_connection() -> None:
@@ -114,7 +106,7 @@ async def test_a_batch_reads_its_orders_aggregates_at_once_up_to_date_or_known_a
 
             here.recorder.select_events = select_events  # type: ignore[method-assign]
             with here.batch() as unit:
-                unit.read_ahead([about(order.order_id) for order in (cached, fresh, missing)])
+                unit.read_ahead({cached.order_id, fresh.order_id, missing.order_id})
                 seen = [here.find(Order.create_id(order.order_id), Order) for order in (cached, fresh, missing)]
                 history = [type(event).__name__ for event in here.history(Order.create_id(cached.order_id))]
             plain = here.get(cached.order_id)
@@ -128,38 +120,6 @@ async def test_a_batch_reads_its_orders_aggregates_at_once_up_to_date_or_known_a
     assert seen[2] is None
     assert history == ["OrderCreated", "OrderCancelled"]  # what a participant asks of a command it may have answered
     assert (plain.status, plain.version) == ("CANCELLED", 2)  # the cache itself was brought up to date
-
-
-async def test_a_batch_brings_the_long_lived_aggregates_it_holds_up_to_date_in_the_same_query() -> None:
-    """Most of inventory's batches load a book: one this process has cached, and another process changed since,
-    is brought up to date by the batch's read-ahead, not by a query of its own; one not cached here yet is loaded
-    as usual (from its snapshot, if it has one); a payload naming a book wrongly is passed over."""
-    async with borrowed_infrastructure() as infrastructure:
-        settings = Settings(database_url=infrastructure["database_url"], postgres_connections=3)
-        upgrade_database(settings)
-        with open_services(settings) as here, open_services(settings) as elsewhere:
-            here.inventory.catalogue("book-1", "Held here", 1000, 5)
-            here.inventory.book("book-1")  # now in this process's cache, at version 1
-            elsewhere.inventory.restock("book-1", 3)
-            elsewhere.inventory.catalogue("book-2", "Not held here", 1000, 7)
-            asked: list[UUID] = []
-            counted = here.inventory.recorder.select_events
-
-            def select_events(originator_id: UUID, **kwargs: Any) -> Sequence[StoredEvent]:
-                asked.append(originator_id)
-                return counted(originator_id, **kwargs)
-
-            here.inventory.recorder.select_events = select_events  # type: ignore[method-assign]
-            orders = [str(uuid.uuid4()) for _ in range(3)]
-            with here.inventory.batch() as unit:
-                unit.read_ahead([about(orders[0], book_id="book-1"), about(orders[1], book_id="book-2")])
-                unit.read_ahead([about(orders[2], book_id=["book-1"])])
-                held = here.inventory.book("book-1")
-                not_held = here.inventory.book("book-2")
-
-    assert asked == [Book.create_id("book-2")]  # book-1 came with the batch's reservations, in one query
-    assert (held.version, held.available) == (2, 8)
-    assert (not_held.version, not_held.available) == (1, 7)
 
 
 async def test_the_ends_of_every_log_are_asked_in_one_query_and_agree_with_asking_each() -> None:
