@@ -59,6 +59,18 @@ async def eventually(check: Callable[[], Awaitable[T] | T], timeout: float = 15.
         await asyncio.sleep(interval)
 
 
+async def seeded(client: httpx.AsyncClient) -> None:
+    """Waits until the seed data is in the read models (the projector runs in the background): the books and the
+    customers, both."""
+
+    async def ready() -> bool:
+        book = await client.get("/inventory/book-123")
+        customer = await client.get("/customers/customer-003")
+        return book.status_code == 200 and customer.status_code == 200
+
+    await eventually(ready)
+
+
 def assert_json_error(response: httpx.Response, *expected: int) -> Any:
     """The answer is one of the ``expected`` statuses, with a JSON body whose ``detail`` says what is wrong."""
     assert response.status_code in expected, (response.status_code, response.text)

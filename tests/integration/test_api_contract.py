@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from projections import queries
-from tests.support import assert_json_error, event_positions, eventually
+from tests.support import assert_json_error, event_positions, eventually, seeded
 
 GOOD_ORDER: dict[str, Any] = {"customerId": "customer-001", "bookId": "book-123", "quantity": 1, "price": 3500}
 SEED_STOCK = 5
@@ -23,17 +23,6 @@ SEED_STOCK = 5
 
 # ---------------------------------------------------------------------------------------------------------------
 # helpers
-
-
-async def _seeded(client: httpx.AsyncClient) -> None:
-    """Waits until the seed data is in the read models (the projector runs in the background)."""
-
-    async def ready() -> bool:
-        book = await client.get("/inventory/book-123")
-        customer = await client.get("/customers/customer-003")
-        return book.status_code == 200 and customer.status_code == 200
-
-    await eventually(ready)
 
 
 async def _place(client: httpx.AsyncClient, body: dict[str, Any], **headers: str) -> httpx.Response:
@@ -76,7 +65,7 @@ async def _trail_count(client: httpx.AsyncClient, order_id: str, event_type: str
 
 
 async def test_valid_order_is_accepted_with_location_and_pending_status(client: httpx.AsyncClient) -> None:
-    await _seeded(client)
+    await seeded(client)
 
     response = await _place(client, GOOD_ORDER)
 
@@ -92,7 +81,7 @@ async def test_valid_order_is_accepted_with_location_and_pending_status(client: 
 
 
 async def test_saga_mode_orchestration_is_echoed_back(client: httpx.AsyncClient) -> None:
-    await _seeded(client)
+    await seeded(client)
 
     response = await _place(client, {**GOOD_ORDER, "sagaMode": "orchestration"})
 
@@ -103,7 +92,7 @@ async def test_saga_mode_orchestration_is_echoed_back(client: httpx.AsyncClient)
 
 
 async def test_prefer_wait_answers_200_with_the_completed_order(client: httpx.AsyncClient) -> None:
-    await _seeded(client)
+    await seeded(client)
 
     response = await _place(client, {**GOOD_ORDER, "quantity": 2}, Prefer="wait=10")
 
@@ -120,7 +109,7 @@ async def test_prefer_wait_answers_200_with_the_completed_order(client: httpx.As
 
 
 async def test_prefer_wait_in_orchestration_answers_200_with_the_completed_order(client: httpx.AsyncClient) -> None:
-    await _seeded(client)
+    await seeded(client)
 
     response = await _place(client, {**GOOD_ORDER, "sagaMode": "orchestration"}, Prefer="wait=10")
 
@@ -136,7 +125,7 @@ async def test_prefer_wait_in_orchestration_answers_200_with_the_completed_order
 
 @pytest.mark.parametrize("saga_mode", ["choreography", "orchestration"])
 async def test_a_long_poll_answers_once_the_saga_is_over(client: httpx.AsyncClient, saga_mode: str) -> None:
-    await _seeded(client)
+    await seeded(client)
     placed = await _place(client, {**GOOD_ORDER, "sagaMode": saga_mode})
     order_id = placed.json()["orderId"]
 
@@ -152,7 +141,7 @@ async def test_a_long_poll_answers_once_the_saga_is_over(client: httpx.AsyncClie
 
 
 async def test_many_long_polls_each_get_their_own_saga(client: httpx.AsyncClient) -> None:
-    await _seeded(client)
+    await seeded(client)
     bodies = [{**GOOD_ORDER, "customerId": f"customer-00{1 + i % 2}", "sagaMode": mode} for i, mode in
               enumerate(["choreography", "orchestration"] * 4)]  # fmt: skip
     order_ids = [(await _place(client, body)).json()["orderId"] for body in bodies]
@@ -170,7 +159,7 @@ async def test_many_long_polls_each_get_their_own_saga(client: httpx.AsyncClient
 async def test_a_long_poll_is_answered_even_when_the_watch_fails_at_first(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await _seeded(client)
+    await seeded(client)
     looks: list[set[str]] = []
 
     def sagas_over_failing_once(connection: Any, order_ids: set[str]) -> list[dict[str, Any]]:
@@ -193,7 +182,7 @@ async def test_a_long_poll_is_answered_even_when_the_watch_fails_at_first(
 
 
 async def test_a_long_poll_that_runs_out_answers_the_saga_as_it_stands_then(client: httpx.AsyncClient) -> None:
-    await _seeded(client)
+    await seeded(client)
     injected = await client.post("/admin/faults", json={"service": "payments", "fault": "timeout", "times": 1})
     assert injected.status_code == 201, injected.text
     order_id = (await _place(client, {**GOOD_ORDER, "sagaMode": "orchestration"})).json()["orderId"]
@@ -212,7 +201,7 @@ async def test_a_long_poll_that_runs_out_answers_the_saga_as_it_stands_then(clie
 
 
 async def test_same_idempotency_key_and_body_places_one_order(client: httpx.AsyncClient) -> None:
-    await _seeded(client)
+    await seeded(client)
 
     first = await _place(client, GOOD_ORDER, **{"Idempotency-Key": "key-1"})
     second = await _place(client, GOOD_ORDER, **{"Idempotency-Key": "key-1"})
@@ -229,7 +218,7 @@ async def test_same_idempotency_key_and_body_places_one_order(client: httpx.Asyn
 
 
 async def test_same_idempotency_key_and_body_in_orchestration_places_one_order(client: httpx.AsyncClient) -> None:
-    await _seeded(client)
+    await seeded(client)
     body = {**GOOD_ORDER, "sagaMode": "orchestration"}
 
     first = await _place(client, body, **{"Idempotency-Key": "key-orch"})
@@ -248,7 +237,7 @@ def _quiet_stores(first_mode: str) -> tuple[str, ...]:
 
 
 async def test_same_idempotency_key_with_another_body_is_a_conflict(client: httpx.AsyncClient, app: FastAPI) -> None:
-    await _seeded(client)
+    await seeded(client)
     first = await _place(client, GOOD_ORDER, **{"Idempotency-Key": "key-2"})
     assert first.status_code == 202, first.text
     order_id = first.json()["orderId"]
@@ -269,7 +258,7 @@ async def test_same_idempotency_key_with_another_body_is_a_conflict(client: http
 async def test_same_idempotency_key_with_another_body_while_the_first_runs_is_a_conflict(
     client: httpx.AsyncClient,
 ) -> None:
-    await _seeded(client)
+    await seeded(client)
     first = await _place(client, GOOD_ORDER, **{"Idempotency-Key": "key-2b"})
     assert first.status_code == 202, first.text
 
@@ -298,7 +287,7 @@ async def test_idempotency_key_reused_with_another_saga_mode_answers_with_the_fi
     client: httpx.AsyncClient, app: FastAPI, first_mode: str | None, second_mode: str | None
 ) -> None:
     """The saga mode is how an order is run, not part of the order: the first request's mode wins."""
-    await _seeded(client)
+    await seeded(client)
 
     def body(mode: str | None) -> dict[str, Any]:
         return GOOD_ORDER if mode is None else {**GOOD_ORDER, "sagaMode": mode}
@@ -330,7 +319,7 @@ async def test_idempotency_key_reused_with_another_saga_mode_answers_with_the_fi
 async def test_cancel_of_a_completed_order_is_a_conflict(
     client: httpx.AsyncClient, app: FastAPI, saga_mode: str
 ) -> None:
-    await _seeded(client)
+    await seeded(client)
     placed = await _place(client, {**GOOD_ORDER, "sagaMode": saga_mode}, Prefer="wait=10")
     assert placed.status_code == 200, placed.text
     order_id = placed.json()["orderId"]
@@ -363,7 +352,7 @@ async def test_ready_reports_every_backend_ok(client: httpx.AsyncClient) -> None
 
 
 async def test_metrics_expose_orders_placed(client: httpx.AsyncClient) -> None:
-    await _seeded(client)
+    await seeded(client)
     placed = await _place(client, GOOD_ORDER)
     assert placed.status_code == 202
 
@@ -376,7 +365,7 @@ async def test_metrics_expose_orders_placed(client: httpx.AsyncClient) -> None:
 
 
 async def test_orders_filter_by_status_and_customer(client: httpx.AsyncClient) -> None:
-    await _seeded(client)
+    await seeded(client)
     placed = await _place(client, GOOD_ORDER, Prefer="wait=10")
     assert placed.status_code == 200, placed.text
 

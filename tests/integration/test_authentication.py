@@ -13,17 +13,10 @@ from typing import Any
 import httpx
 
 from infra.settings import Settings
-from tests.support import ADMIN, as_customer, assert_refused, eventually
+from tests.support import ADMIN, as_customer, assert_refused, eventually, seeded
 
 TANAKA, SATO = as_customer("customer-001"), as_customer("customer-002")
 ORDER = {"customerId": "customer-001", "bookId": "book-789", "quantity": 1, "price": 2800}
-
-
-async def _seeded(client: httpx.AsyncClient) -> None:
-    async def ready() -> bool:
-        return (await client.get("/customers/customer-003")).status_code == 200
-
-    await eventually(ready)
 
 
 async def _orders_of_tanaka(anonymous: httpx.AsyncClient, count: int = 1, **extra: Any) -> list[str]:
@@ -38,7 +31,7 @@ JSON = {"Content-Type": "application/json"}
 async def test_a_customer_places_reads_lists_and_cancels_their_own_order(
     client: httpx.AsyncClient, anonymous: httpx.AsyncClient
 ) -> None:
-    await _seeded(client)
+    await seeded(client)
     failing = await client.post("/admin/faults", json={"service": "shipping", "fault": "timeout", "times": 3})
     assert failing.status_code == 201  # the saga waits at shipping: there is time to cancel
     (order_id,) = await _orders_of_tanaka(anonymous, sagaMode="orchestration")
@@ -71,7 +64,7 @@ async def test_a_customer_places_reads_lists_and_cancels_their_own_order(
 async def test_another_customers_order_is_not_found_and_cannot_be_cancelled(
     client: httpx.AsyncClient, anonymous: httpx.AsyncClient
 ) -> None:
-    await _seeded(client)
+    await seeded(client)
     (order_id,) = await _orders_of_tanaka(anonymous)
     order = await client.get(f"/sagas/{order_id}", headers={"Prefer": "wait=20"})
     assert order.json()["status"] == "COMPLETED", order.text
@@ -102,7 +95,7 @@ async def test_another_customers_order_is_not_found_and_cannot_be_cancelled(
 
 
 async def test_idempotency_keys_are_each_customers_own(client: httpx.AsyncClient, anonymous: httpx.AsyncClient) -> None:
-    await _seeded(client)
+    await seeded(client)
     key = {"Idempotency-Key": "same-key", **JSON}
 
     tanaka = await anonymous.post("/orders", json=ORDER, headers={**TANAKA, **key})
@@ -116,7 +109,7 @@ async def test_idempotency_keys_are_each_customers_own(client: httpx.AsyncClient
 async def test_the_operator_reads_every_customers_orders_and_the_audit_stream(
     client: httpx.AsyncClient, anonymous: httpx.AsyncClient
 ) -> None:
-    await _seeded(client)
+    await seeded(client)
     (order_id,) = await _orders_of_tanaka(anonymous)
 
     order = await anonymous.get(f"/orders/{order_id}", headers=ADMIN)
@@ -133,7 +126,7 @@ async def test_the_operator_reads_every_customers_orders_and_the_audit_stream(
 async def test_an_operator_sets_a_customers_password_from_the_command_line(
     client: httpx.AsyncClient, anonymous: httpx.AsyncClient, settings: Settings
 ) -> None:
-    await _seeded(client)
+    await seeded(client)
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CLOUDMART_")},
         "CLOUDMART_DATABASE_URL": settings.database_url,

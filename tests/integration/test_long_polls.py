@@ -18,14 +18,14 @@ from infra.runtime import Runtime
 from infra.settings import Settings
 from tests.conftest import TIMINGS
 from tests.infrastructure import borrowed_infrastructure
-from tests.support import ADMIN, eventually
+from tests.support import ADMIN, seeded
 
 ORDER = {"customerId": "customer-001", "bookId": "book-123", "quantity": 1, "price": 3500}
 NEVER = 600.0  # the watch's look without a word from the projector: longer than any test waits
 
 
 async def _answered_soon(client: httpx.AsyncClient, saga_mode: str) -> None:
-    await eventually(lambda: _seeded(client))
+    await seeded(client)
     placed = await client.post("/orders", json={**ORDER, "sagaMode": saga_mode})
     assert placed.status_code == 202, placed.text
     loop = asyncio.get_running_loop()
@@ -38,10 +38,6 @@ async def _answered_soon(client: httpx.AsyncClient, saga_mode: str) -> None:
     if saga_mode == "orchestration":
         assert response.json()["currentStep"] is None  # its finishing steps done too
     assert loop.time() - started < 10  # told by the projector's batch: the watch's own look is NEVER away
-
-
-async def _seeded(client: httpx.AsyncClient) -> bool:
-    return (await client.get("/inventory/book-123")).status_code == 200
 
 
 @pytest.mark.parametrize("saga_mode", ["choreography", "orchestration"])
