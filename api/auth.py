@@ -24,7 +24,19 @@ from projections import queries
 MAX_PASSWORD_LENGTH = 1024
 CHALLENGE = 'Basic realm="cloudmart", charset="UTF-8", Bearer realm="cloudmart"'
 _customer_id = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")  # as api.validation.Identifier
-_basic = HTTPBasic(auto_error=False, realm="cloudmart", description="customers: username = customer id")
+
+
+class _CustomerBasic(HTTPBasic):
+    """FastAPI's HTTP Basic, refusing a malformed header (not base64, no colon) as every other refusal is refused:
+    with this API's detail and the challenge that names both ways in, not FastAPI's bare ``Basic``."""
+
+    def make_not_authenticated_error(self) -> HTTPException:
+        return _refused("malformed HTTP Basic credentials: expected base64 of customer-id:password")
+
+
+_basic = _CustomerBasic(
+    scheme_name="HTTPBasic", auto_error=False, realm="cloudmart", description="customers: username = customer id"
+)
 _bearer = HTTPBearer(auto_error=False, description="the operator: CLOUDMART_ADMIN_TOKEN")
 
 

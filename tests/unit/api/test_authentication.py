@@ -42,6 +42,8 @@ CUSTOMER_ROUTES = [
         pytest.param(as_customer("customer-999"), id="unknown-customer"),
         pytest.param({"Authorization": "Basic bm8tY29sb24="}, id="basic-without-colon"),
         pytest.param({"Authorization": "Basic %%%"}, id="basic-not-base64"),
+        pytest.param({"Authorization": "Basic 4pyT"}, id="basic-not-ascii"),
+        pytest.param({"Authorization": "Basic"}, id="basic-without-credentials"),
         pytest.param({"Authorization": "Bearer not-the-token"}, id="wrong-bearer"),
         pytest.param({"Authorization": "Digest username=customer-001"}, id="other-scheme"),
     ],
