@@ -18,7 +18,7 @@ from handlers import place_order
 from infra.maintenance import check_consistency
 from infra.settings import Settings
 from tests.integration.scenario import PRICES, settled_saga
-from tests.support import eventually
+from tests.support import as_customer, eventually
 
 ORDER = {"customerId": "customer-001", "bookId": "book-123", "quantity": 1, "price": PRICES["book-123"]}
 OTHER_ORDER = {**ORDER, "bookId": "book-789", "price": PRICES["book-789"]}
@@ -95,6 +95,26 @@ async def test_concurrent_requests_with_one_key_and_two_orders_place_one_and_ref
     await _one_order_and_one_saga(http, app, accepted[0]["orderId"], accepted[0]["sagaMode"])
     assert (await http.get(f"/orders/{accepted[0]['orderId']}")).json()["bookId"] == winner
     assert await _stock(http, loser) == SEED_STOCK[loser]
+    assert await asyncio.to_thread(check_consistency, settings) == []
+
+
+async def test_a_key_is_its_senders_own_and_any_allowed_key_fits_whatever_the_customer_id(
+    http: httpx.AsyncClient, anonymous: httpx.AsyncClient, settings: Settings
+) -> None:
+    tanaka = as_customer("customer-001")
+    longest = "k" * 200  # the longest key allowed: with the customer's id beside it, longer than the claims' column
+    first = await anonymous.post("/orders", json=ORDER, headers={**tanaka, "Idempotency-Key": longest})
+    again = await anonymous.post("/orders", json=ORDER, headers={**tanaka, "Idempotency-Key": longest})
+    customers = await anonymous.post("/orders", json=ORDER, headers={**tanaka, "Idempotency-Key": "k" * 187})
+    operators = await _post(http, ORDER, "customer-001/" + "k" * 187)  # spells the customer's key with its owner
+
+    assert [r.status_code for r in (first, again, customers, operators)] == [202] * 4, [r.text for r in (first, again)]
+    assert again.json()["orderId"] == first.json()["orderId"]
+    placed = {first.json()["orderId"], customers.json()["orderId"], operators.json()["orderId"]}
+    assert len(placed) == 3
+    for order_id in placed:
+        await settled_saga(http, order_id)
+    assert (await http.get("/orders")).json()["total"] == 3
     assert await asyncio.to_thread(check_consistency, settings) == []
 
 
