@@ -12,6 +12,9 @@ The connection is aio-pika's robust one: when RabbitMQ closes it (a restart, ``r
 close_all_connections``), it reconnects every ``RECONNECT_SECONDS`` and restores every channel with its
 qos, publisher confirms, queues and consumers. What was delivered but not acknowledged meanwhile is
 delivered again. Publishing fails at once while the connection is down, and the relay tries again.
+A queue deleted under its consumer is declared again by it (see ``RabbitBus.declare``); a message that
+finds no queue comes back to its publisher, which declares them again and publishes once more, or fails.
+A consumer parks what its queue does not carry (``carries``) rather than acknowledge it unread.
 """
 
 from __future__ import annotations
@@ -24,12 +27,20 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
-from aio_pika.exceptions import AMQPError
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from aio_pika.exceptions import AMQPError, PublishError
+from pamqp.common import FieldTable
 
-from domain.saga import OrderSaga
+from domain.common import SagaMode
+from domain.saga import REPLY_TYPES, OrderSaga
 from handlers.messages import Message
-from handlers.retry import RetryPolicy
+from handlers.retry import MalformedMessageError, RetryPolicy
 from handlers.routing import ORCHESTRATOR
 from infra.dead_letters import RABBITMQ, Undelivered
 from infra.delivery import Batch, Delivery
@@ -64,16 +75,30 @@ class RabbitBus:
 
     async def connect(self, routes: tuple[str, ...]) -> None:
         self.connection = await aio_pika.connect_robust(self.url, reconnect_interval=RECONNECT_SECONDS)
-        self.channel = await self.connection.channel(publisher_confirms=True)
-        self.exchange = await self.channel.declare_exchange(self.namespace, aio_pika.ExchangeType.DIRECT, durable=True)
-        dead = await self.channel.declare_exchange(f"{self.namespace}.dlx", aio_pika.ExchangeType.FANOUT, durable=True)
-        dead_letters = await self.channel.declare_queue(self.queue_name("dead-letters"), durable=True)
+        # a message no queue takes comes back (Basic.Return) and its publish raises, rather than being dropped
+        self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+        self.routes = routes
+        self.exchange, _ = await self.declare(self.channel, routes)
+
+    async def declare(
+        self, channel: AbstractChannel, routes: tuple[str, ...]
+    ) -> tuple[AbstractExchange, list[AbstractQueue]]:
+        """Declares (again: declaring is idempotent) the exchange, the dead letters and the partition queues of
+        ``routes`` on ``channel``: the exchange and the queues, route after route. A robust channel declares
+        again what it declared when it is restored, so a queue deleted under a consumer is back when RabbitMQ's
+        cancel of that consumer has it reconnect."""
+        exchange = await channel.declare_exchange(self.namespace, aio_pika.ExchangeType.DIRECT, durable=True)
+        dead = await channel.declare_exchange(f"{self.namespace}.dlx", aio_pika.ExchangeType.FANOUT, durable=True)
+        dead_letters = await channel.declare_queue(self.queue_name("dead-letters"), durable=True)
         await dead_letters.bind(dead)
-        arguments = {"x-dead-letter-exchange": dead.name, "x-single-active-consumer": True}
+        arguments: FieldTable = {"x-dead-letter-exchange": dead.name, "x-single-active-consumer": True}
+        queues = []
         for route in routes:
             for partition, name in enumerate(self.partition_queues(route)):
-                queue = await self.channel.declare_queue(name, durable=True, arguments=arguments)
-                await queue.bind(self.exchange, routing_key=f"{route}.{partition}")
+                queue = await channel.declare_queue(name, durable=True, arguments=arguments)
+                await queue.bind(exchange, routing_key=f"{route}.{partition}")
+                queues.append(queue)
+        return exchange, queues
 
     @property
     def connected(self) -> bool:
@@ -84,18 +109,21 @@ class RabbitBus:
         than waiting for it to come back (the relay retries with backoff, and shows that it does)."""
         if not self.connected:
             raise RabbitMQUnavailableError("not connected to RabbitMQ (reconnecting)")
-        confirmed = self.exchange.publish(
-            aio_pika.Message(
-                encode(message),
-                content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                message_id=message.message_id,
-                correlation_id=str(OrderSaga.create_id(message.order_id)),
-                type=message.type,
-            ),
-            routing_key=f"{route}.{partition_of(message.order_id, self.partitions)}",
+        outgoing = aio_pika.Message(
+            encode(message),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            correlation_id=str(OrderSaga.create_id(message.order_id)),
+            type=message.type,
         )
-        await asyncio.wait_for(confirmed, CONFIRM_SECONDS)
+        routing_key = f"{route}.{partition_of(message.order_id, self.partitions)}"
+        try:
+            await asyncio.wait_for(self.exchange.publish(outgoing, routing_key), CONFIRM_SECONDS)
+        except PublishError:  # no queue took it: one was deleted, so declare them again, then try once more
+            log.warning("no queue took %s (%s): declaring the queues again", message.message_id, routing_key)
+            await self.declare(self.channel, self.routes)
+            await asyncio.wait_for(self.exchange.publish(outgoing, routing_key), CONFIRM_SECONDS)
 
     async def check(self) -> None:
         if not self.connected:
@@ -126,14 +154,29 @@ class RabbitConsumer:
     ) -> None:
         self.bus = bus
         self.route = route
-        self.handle = handle
         self.policy = policy or RetryPolicy()
         self.park = park
         self.batch = batch  # None: each message is handled and committed on its own
         self.name = f"rabbitmq:{route}"
         self.group = ORCHESTRATOR if route == REPLIES else route.removeprefix("commands.")
+        self.handle = self._only_what_it_carries(handle)
         self.health = Health(self.name)
         self._inboxes: list[_Inbox] = []
+
+    def _only_what_it_carries(self, handle: Callable[[Message], None]) -> Callable[[Message], None]:
+        """Hands on what the route carries, and refuses the rest (parked, not acknowledged unread): no handler
+        would take it, so acknowledged it would vanish without a trace."""
+        carried = "orchestrated sagas' replies" if self.route == REPLIES else f"commands for {self.group}"
+
+        def handle_carried(message: Message) -> None:
+            if not carries(self.route, message):
+                raise MalformedMessageError(
+                    f"{self.route} carries {carried}, not {message.type} ({message.saga_mode})"
+                    f" for {message.target or 'no service'}"
+                )
+            handle(message)
+
+        return handle_carried
 
     async def run(self, stopping: asyncio.Event, thread: Executor) -> None:
         """Consumes until ``stopping``; the robust channel brings the consumers back after a reconnect."""
@@ -142,7 +185,7 @@ class RabbitConsumer:
         channel.close_callbacks.add(self._channel_lost)
         channel.reopen_callbacks.add(self._channel_back)
         await channel.set_qos(prefetch_count=PREFETCH)  # remembered by the robust channel and set again on reopen
-        queues = [await channel.get_queue(name) for name in self.bus.partition_queues(self.route)]
+        _, queues = await self.bus.declare(channel, (self.route,))
         arrived = asyncio.Event()
         self._inboxes = [_Inbox(arrived) for _ in queues]
         draining = asyncio.create_task(self._drain(arrived, stopping))
@@ -237,6 +280,14 @@ class RabbitConsumer:
             await incoming.reject(requeue=False)
             return
         await _acknowledge(incoming)
+
+
+def carries(route: str, message: Message) -> bool:
+    """Whether ``message`` is one that ``route`` carries: a reply of an orchestrated saga on the replies, a
+    command for the service on its commands (what ``Brokers.route`` publishes there)."""
+    if route == REPLIES:
+        return message.target is None and message.saga_mode == SagaMode.ORCHESTRATION and message.type in REPLY_TYPES
+    return message.target == route.removeprefix("commands.")
 
 
 class _Inbox:

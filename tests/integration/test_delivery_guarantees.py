@@ -235,6 +235,27 @@ async def test_a_stopped_service_makes_the_step_time_out_three_times_then_compen
         assert (book["availableStock"], book["reservedStock"]) == (5, 0)
 
 
+async def test_a_queue_deleted_under_its_consumer_is_declared_again_and_nothing_routed_to_it_is_lost(
+    settings: Settings,
+) -> None:
+    async with running(settings) as (runtime, http):
+        rabbit = runtime.brokers.rabbitmq
+        assert rabbit is not None
+        await settled_saga(http, await place(http, "orchestration", "customer-001", "book-123"))
+        payments = rabbit.partition_queues("commands.payments")
+        async with await aio_pika.connect(settings.rabbitmq_url or "") as connection:
+            channel = await connection.channel()
+            for name in payments:  # RabbitMQ cancels payments' consumers, and routes nothing there meanwhile
+                await channel.queue_delete(name)
+
+            order_ids = [await place(http, "orchestration", "customer-002", "book-789") for _ in range(4)]
+            sagas = [await settled_saga(http, order_id) for order_id in order_ids]
+
+            assert [saga["status"] for saga in sagas] == ["COMPLETED"] * 4
+            for name in payments:
+                await channel.declare_queue(name, passive=True)  # raises if it was not declared again
+
+
 async def test_a_run_leaves_events_in_every_services_table_streams_in_redis_and_queues_in_rabbitmq(
     settings: Settings,
 ) -> None:

@@ -23,7 +23,8 @@ ORDERS = 12
 MESSAGES_PER_ORDER = 10
 
 
-def message(order_id: str, sequence: int) -> Message:
+def message(order_id: str, sequence: int, target: str | None = None) -> Message:
+    """An event of an order, or with ``target`` a command for that service (what a command queue carries)."""
     return Message(
         message_id=f"{order_id}:{sequence}",
         type="Step",
@@ -32,6 +33,7 @@ def message(order_id: str, sequence: int) -> Message:
         correlation_id=order_id,
         occurred_at=datetime.now(UTC),
         payload={"order_id": order_id, "sequence": sequence},
+        target=target,
     )
 
 
@@ -120,7 +122,7 @@ async def test_what_waits_in_every_partition_queue_is_handled_in_batches_across_
         bus = RabbitBus(infrastructure["rabbitmq_url"], infrastructure["namespace"], partitions=4)
         await bus.connect(("commands.inventory",))
         for order in range(ORDERS):
-            await bus.publish("commands.inventory", message(f"order-{order}", 0))
+            await bus.publish("commands.inventory", message(f"order-{order}", 0, "inventory"))
         batches = Batches()
         consumer = RabbitConsumer(bus, "commands.inventory", batches.handle, batch=batches.batch)
         await consumed(consumer, lambda: sum(len(batch) for batch in batches.handed) == ORDERS)
@@ -139,7 +141,7 @@ async def test_a_batch_is_acknowledged_whole_while_the_consumer_runs_also_after_
         bus = RabbitBus(infrastructure["rabbitmq_url"], infrastructure["namespace"], partitions=4)
         await bus.connect(("commands.inventory",))
         for order in range(ORDERS):
-            await bus.publish("commands.inventory", message(f"order-{order}", 0))
+            await bus.publish("commands.inventory", message(f"order-{order}", 0, "inventory"))
         batches = Batches()
         failed = set()
 

@@ -258,6 +258,28 @@ async def test_a_forged_order_with_another_amount_is_declined_not_charged(broker
         assert (await get(http, "/customers/customer-001"))["creditAvailable"] == 100_000
 
 
+async def test_what_a_rabbitmq_queue_does_not_carry_is_parked_not_acknowledged_unread(
+    brokers_settings: Settings,
+) -> None:
+    misrouted = [  # the route each is sent on, and what no handler of that route takes
+        ("commands.payments", forged("ReserveStock", "forged-command", target="inventory")),
+        ("replies", forged("FooHappened", "forged-reply", saga_mode="orchestration")),
+        ("replies", forged("StockReserved", "forged-choreography")),  # an event of a choreographed saga
+    ]
+    async with running(brokers_settings) as (runtime, http):
+        rabbit = runtime.brokers.rabbitmq
+        assert rabbit is not None
+        for route, message in misrouted:
+            await rabbit.publish(route, message)
+
+        for route, message in misrouted:
+            (parked,) = await eventually(lambda message=message: dead_letters(http, orderId=message.order_id))
+            assert (parked["consumer"], parked["attempts"]) == (f"rabbitmq:{route}", 1)
+            assert f"{route} carries" in parked["error"], parked
+        saga = await settled_saga(http, await place(http, "orchestration", "customer-001", "book-123"))
+        assert saga["status"] == "COMPLETED"
+
+
 def forged(kind: str, order_id: str, target: str | None = None, **payload: Any) -> Message:
     event = {} if target else {"saga_mode": "choreography"}  # a command names no mode; an event does
     return Message(
