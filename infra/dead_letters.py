@@ -32,7 +32,7 @@ from domain.common import ConflictError, NotFoundError, SagaMode
 from handlers.messages import Message, iso
 from handlers.retry import MalformedMessageError
 from infra.read_database import PROJECTOR, notify_at_commit
-from infra.wire import decode, encode
+from infra.wire import BIGINT, decode, encode
 from projections.queries import Row
 
 PARKED = "PARKED"
@@ -96,37 +96,56 @@ class Undelivered:
 
     @property
     def saga_mode(self) -> str | None:
-        """The style of the saga this message is part of (none for the projector's)."""
+        """The style of the saga this message is part of (none for the projector's), if it says one."""
         message = self.message
         if message is None or self.consumer.startswith(f"{PROJECTOR}:"):
             return None
-        return message.saga_mode
+        if message.target:  # a command is the orchestrator's
+            return SagaMode.ORCHESTRATION.value
+        mode = _said(message, "saga_mode")
+        return mode if mode in set(SagaMode) else None
 
     @property
     def order_id(self) -> str | None:
         if self.message is not None:
-            return self.message.order_id or None
+            return _said(self.message, "order_id") or _text_or_none(self.message.correlation_id)
         found = _ORDER_ID.search(self.body)
         return found.group(1).decode(errors="replace") if found else None
 
     def row(self, now: datetime) -> Row:
         message = self.message
+        position = _bigint(message.position) if message else None
         return {
             "consumer": _text(self.consumer, 80),
             "transport": self.transport,
             "message_id": _text(message.message_id) if message else None,
             "order_id": _text(self.order_id, 64) if self.order_id else None,
             "message_type": _text(message.type) if message else None,
-            "source": _text(message.source, 32) if message and message.position else None,
-            "position": message.position if message and message.position else None,
+            "source": _text(message.source, 32) if message and position else None,
+            "position": position or None,
             "body": self.body,
             "error_type": _text(type(self.error).__name__),
             "error": _text(str(self.error), 2000),
             "attempts": self.attempts,
             "parked_at": iso(now),
             "status": PARKED,
-            "saga_mode": self.saga_mode if self.saga_mode in set(SagaMode) and self.order_id else None,
+            "saga_mode": self.saga_mode if self.order_id else None,
         }
+
+
+def _said(message: Message, key: str) -> str | None:
+    """What the message's payload says under ``key``, if it is text: a message that came to be parked may hold
+    anything (``decode`` checks the envelope, not what each type puts in its payload)."""
+    payload: object = message.payload
+    return _text_or_none(payload.get(key)) if isinstance(payload, dict) else None
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _bigint(value: object) -> int | None:
+    return value if type(value) is int and value in BIGINT else None
 
 
 def decoded(body: bytes | None) -> Message:

@@ -213,6 +213,7 @@ class RedisConsumer:
         member that died left behind in the partitions just taken over)."""
         taken_over = await self._balance()
         await self._handle_in_order(await self._reclaimed(taken_over), thread)
+        await self._resume_cleared()
         if self.streams.trim_seconds and time.monotonic() >= self._next_trim:  # the first member trims for all
             self._next_trim = time.monotonic() + self.streams.trim_seconds
             for partition in sorted(self.owned):
@@ -225,8 +226,8 @@ class RedisConsumer:
 
         One entry whose handler raised goes alone, then the batch goes on after it. One that keeps failing is
         parked and acknowledged like the others; only one that could not be parked either holds back the rest
-        of its partition, until it is reclaimed. Those handled are acknowledged together afterwards (one XACK
-        per partition, not one per entry)."""
+        of its partition, until it is reclaimed and handled, or is gone (``_resume_cleared``). Those handled are
+        acknowledged together afterwards (one XACK per partition, not one per entry)."""
         rest = [(partition, entry) for partition, entries in partitions for entry in entries]
         handled: dict[int, list[bytes]] = {partition: [] for partition, _ in partitions}
         held_back: set[int] = set()
@@ -250,6 +251,21 @@ class RedisConsumer:
                 self.stalled.discard(partition)
             if entry_ids:
                 await self.streams.client.xack(self.streams.stream(partition), self.group, *entry_ids)
+
+    async def _resume_cleared(self) -> None:
+        """Reads again from each stalled partition of which nothing is pending any more. Its entry will not be
+        handled here, so nothing else would resume it: someone acknowledged or deleted it (an operator, say), or
+        its stream or group was made anew."""
+        stalled = sorted(self.stalled)
+        if not stalled:
+            return
+        async with self.streams.client.pipeline(transaction=False) as pipe:
+            for partition in stalled:
+                pipe.xpending(self.streams.stream(partition), self.group)
+            summaries = await pipe.execute()
+        for partition, summary in zip(stalled, summaries, strict=True):
+            if not summary["pending"]:
+                self.stalled.discard(partition)
 
     async def _batched(self, bodies: list[dict[bytes, bytes]], thread: Executor) -> int:
         """How many of the entries with these fields, from the first, one batch handled and committed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 import zlib
 from collections.abc import Callable
 from datetime import datetime
@@ -38,24 +39,66 @@ def encode(message: Message) -> bytes:
 
 
 def decode(body: bytes) -> Message:
+    """The message in a wire envelope. Anything else raises ``ValueError`` (or ``KeyError`` for a missing key):
+    this is where every broker's body is checked, so what gets past it has the types ``Message`` promises."""
     wire = json.loads(body)
-    if wire.get("version") != ENVELOPE_VERSION:
-        raise ValueError(f"unsupported envelope version {wire.get('version')!r}")
+    if not isinstance(wire, dict):
+        raise ValueError(f"the envelope is a JSON {type(wire).__name__}, not an object")
+    version = wire.get("version")
+    if type(version) is not int or version != ENVELOPE_VERSION:  # true and 1.0 equal 1 in Python
+        raise ValueError(f"unsupported envelope version {reprlib.repr(version)}")
+    wire = {"schemaVersion": 1, "traceparent": None, **wire}  # keys the first envelopes did not have
     return Message(
-        message_id=wire["messageId"],
-        type=wire["type"],
-        source=wire["source"],
-        position=wire["position"],
-        correlation_id=wire["correlationId"],
-        occurred_at=datetime.fromisoformat(wire["occurredAt"]),
-        payload=snake_keys(wire["payload"]),
-        aggregate_id=wire["aggregateId"],
-        version=wire["aggregateVersion"],
-        causation_id=wire["causationId"],
-        target=wire["target"],
-        schema_version=wire.get("schemaVersion", 1),
-        traceparent=wire.get("traceparent"),
+        message_id=_text(wire, "messageId"),
+        type=_text(wire, "type"),
+        source=_text(wire, "source"),
+        position=_integer(wire, "position"),
+        correlation_id=_text(wire, "correlationId"),
+        occurred_at=_moment(wire, "occurredAt"),
+        payload=snake_keys(_object(wire, "payload")),
+        aggregate_id=_text(wire, "aggregateId"),
+        version=_integer(wire, "aggregateVersion"),
+        causation_id=_text_or_none(wire, "causationId"),
+        target=_text_or_none(wire, "target"),
+        schema_version=_integer(wire, "schemaVersion"),
+        traceparent=_text_or_none(wire, "traceparent"),
     )
+
+
+BIGINT = range(-(2**63), 2**63)
+"""The integers PostgreSQL's ``bigint`` holds: a parked message's position is stored in one."""
+
+
+def _text(wire: dict[str, Any], key: str) -> str:
+    value = wire[key]
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is {reprlib.repr(value)}, not text")
+    return value
+
+
+def _text_or_none(wire: dict[str, Any], key: str) -> str | None:
+    return None if wire[key] is None else _text(wire, key)
+
+
+def _integer(wire: dict[str, Any], key: str) -> int:
+    value = wire[key]
+    if type(value) is not int or value not in BIGINT:  # type(): true is an int to Python, not to JSON
+        raise ValueError(f"{key} is {reprlib.repr(value)}, not an integer within {BIGINT.start}..{BIGINT.stop - 1}")
+    return value
+
+
+def _moment(wire: dict[str, Any], key: str) -> datetime:
+    moment = datetime.fromisoformat(_text(wire, key))
+    if moment.tzinfo is None:
+        raise ValueError(f"{key} is {reprlib.repr(wire[key])}, a moment without its time zone")
+    return moment
+
+
+def _object(wire: dict[str, Any], key: str) -> dict[str, Any]:
+    value = wire[key]
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} is {reprlib.repr(value)}, not a JSON object")
+    return value
 
 
 def partition_of(order_id: str, partitions: int) -> int:

@@ -10,7 +10,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import pytest
+
 from handlers.messages import Message
+from handlers.retry import RetryPolicy
 from handlers.services.unit_of_work import UnitOfWork
 from infra.dead_letters import Undelivered
 from infra.rabbitmq import RabbitBus, RabbitConsumer
@@ -201,3 +204,45 @@ async def test_a_partition_held_back_by_an_entry_that_could_not_be_parked_goes_o
         await streams.close()
 
     assert handled == [("order-0", 0), ("order-0", 1)]
+
+
+@pytest.mark.parametrize("gone", ["acknowledged", "deleted", "its stream deleted"])
+async def test_a_partition_held_back_by_an_entry_that_could_not_be_parked_goes_on_once_someone_else_removes_it(
+    gone: str,
+) -> None:
+    """An operator may clear a stuck entry by hand; its partition must not wait for a restart of the consumers."""
+    async with borrowed_infrastructure() as infrastructure:
+        streams = RedisStreams(REDIS_URL, infrastructure["namespace"], partitions=4)
+        handled: list[tuple[str, int]] = []
+
+        def handle(received: Message) -> None:
+            if received.payload["sequence"] == 0:
+                raise RuntimeError("poison")
+            handled.append((received.order_id, received.payload["sequence"]))
+
+        def park(_: Undelivered) -> None:
+            raise OSError("quarantine unreachable")
+
+        policy = RetryPolicy(attempts=1)
+        consumer = RedisConsumer(streams, "inventory", handle, claim_idle_ms=200, policy=policy, park=park)
+        await streams.ensure_group("inventory")
+        await streams.publish(message("order-0", 0))
+        stream, partition = streams.stream(partition_of("order-0", 4)), partition_of("order-0", 4)
+        stopping = asyncio.Event()
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            running = asyncio.create_task(consumer.run(stopping, thread))
+            await eventually(lambda: partition in consumer.stalled, timeout=30)
+            (entry_id, _), *_ = await streams.client.xrange(stream)
+            if gone == "acknowledged":
+                await streams.client.xack(stream, "inventory", entry_id)
+            elif gone == "deleted":
+                await streams.client.xdel(stream, entry_id)
+            else:
+                await streams.client.delete(stream)
+            await streams.publish(message("order-0", 1))
+            await eventually(lambda: ("order-0", 1) in handled, timeout=15)
+            stopping.set()
+            await running
+        await streams.close()
+
+    assert handled == [("order-0", 1)]

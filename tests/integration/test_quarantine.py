@@ -4,6 +4,7 @@ Both topologies: the log consumers and the projector on SQLite, Redis and Rabbit
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from handlers.messages import Message
 from infra.bootstrap import Runtime
 from infra.read_model_rebuild import Difference, differences
 from infra.settings import Settings
+from infra.wire import encode
 from tests.conftest import TIMINGS
 from tests.infrastructure import borrowed_infrastructure
 from tests.integration.scenario import get, place, settled_saga, states
@@ -318,3 +320,73 @@ async def test_a_message_parked_by_a_worker_without_the_sagas_store_still_marks_
 
         saga = await saga_showing(http, order_id, "STUCK")
     assert saga["reason"].startswith("rabbitmq:commands.payments" if mode == "orchestration" else "redis:payments")
+
+
+BROKEN_PROMISES = {  # envelopes whose every key is there, but not what the envelope promises
+    "a payload that is a list": {"payload": ["x"]},
+    "no payload": {"payload": None},
+    "a position that is no number": {"position": "abc"},
+    "a position no bigint holds": {"position": 2**70},
+}
+WHAT_DECODE_SAYS = {
+    "payload is ['x'], not a JSON object",
+    "payload is None, not a JSON object",
+    "position is 'abc', not an integer",
+    f"position is {2**70}, not an integer",
+}
+
+
+def breaking_its_promise(message: Message, broken: dict[str, Any]) -> bytes:
+    envelope = json.loads(encode(message))
+    return json.dumps({**envelope, **broken}).encode()
+
+
+async def test_an_envelope_that_breaks_its_promises_is_parked_at_once_and_its_redis_partition_goes_on(
+    brokers_settings: Settings,
+) -> None:
+    async with running(brokers_settings) as (runtime, http):
+        redis = runtime.brokers.redis
+        assert redis is not None
+        event = forged("OrderCreated", "order-from-nowhere")
+        for partition in range(redis.partitions):  # so the next order finds them ahead of it, wherever it goes
+            for broken in BROKEN_PROMISES.values():
+                await redis.client.xadd(redis.stream(partition), {"envelope": breaking_its_promise(event, broken)})
+
+        order_id = await place(http, "choreography", "customer-001", "book-123")
+        assert (await settled_saga(http, order_id))["status"] == "COMPLETED"
+
+        every_group_parks_each = 4 * redis.partitions * len(BROKEN_PROMISES)
+        letters = await eventually(lambda: _at_least(http, every_group_parks_each, limit="500"))
+        await drained(runtime)  # nothing held pending behind them
+    assert {(letter["errorType"], letter["attempts"], letter["transport"]) for letter in letters} == {
+        ("MalformedMessageError", 1, "redis")
+    }
+    assert {said for said in WHAT_DECODE_SAYS for letter in letters if said in letter["error"]} == WHAT_DECODE_SAYS
+    assert {letter["orderId"] for letter in letters} == {"order-from-nowhere"}
+
+
+async def test_an_envelope_that_breaks_its_promises_on_rabbitmq_is_parked_not_rejected_into_the_brokers_queue(
+    brokers_settings: Settings,
+) -> None:
+    async with running(brokers_settings) as (runtime, http):
+        rabbit = runtime.brokers.rabbitmq
+        assert rabbit is not None
+        reply = forged("StockReserved", "order-from-nowhere")
+        command = forged("ProcessPayment", "order-from-nowhere", target="payments")
+        for route, message in (("replies", reply), ("commands.payments", command)):
+            for broken in BROKEN_PROMISES.values():
+                body = aio_pika.Message(breaking_its_promise(message, broken))
+                await rabbit.exchange.publish(body, routing_key=f"{route}.0")
+
+        order_id = await place(http, "orchestration", "customer-001", "book-123")
+        assert (await settled_saga(http, order_id))["status"] == "COMPLETED"
+
+        letters = await eventually(lambda: _at_least(http, 2 * len(BROKEN_PROMISES)))
+        await drained(runtime)
+        channel = await rabbit.connection.channel()  # type: ignore[union-attr]
+        rejected = await channel.declare_queue(rabbit.queue_name("dead-letters"), passive=True)
+        await channel.close()
+    assert rejected.declaration_result.message_count == 0
+    assert sorted({letter["consumer"] for letter in letters}) == ["rabbitmq:commands.payments", "rabbitmq:replies"]
+    assert {(letter["errorType"], letter["attempts"]) for letter in letters} == {("MalformedMessageError", 1)}
+    assert {said for said in WHAT_DECODE_SAYS for letter in letters if said in letter["error"]} == WHAT_DECODE_SAYS
