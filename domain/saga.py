@@ -3,7 +3,8 @@
 Forward steps run in order; each step's command is retried after a timeout (at most
 ``MAX_ATTEMPTS``) before the saga gives up and compensates the completed steps in reverse order.
 Replies are facts: a compensation already made unnecessary by an earlier reply (stock that was
-never reserved, a payment that was declined) counts as done.
+never reserved, a payment that was declined) counts as done. A reply counts only if it answers a command
+the saga has sent; any other changes nothing.
 
 A saga whose message a consumer had to park is marked STUCK: its timer stops, and it waits for an
 operator to retry the step, compensate, or resume it. STUCK is a mark on the state machine, not a
@@ -57,6 +58,10 @@ class Step:
     @property
     def command_name(self) -> str:
         return self.command.__name__
+
+    @property
+    def replies(self) -> frozenset[str]:
+        return self.done_by | self.failed_by
 
     def command_for(self, order: dict[str, Any], facts: Facts, reason: str) -> commands.Command:
         if self.build is not None:
@@ -148,7 +153,7 @@ COMPENSATIONS = (
     ),
 )
 STEPS = {step.name: step for step in FORWARD + FINISHING + COMPENSATIONS}
-REPLY_TYPES = frozenset().union(*(step.done_by | step.failed_by for step in STEPS.values()))
+REPLY_TYPES = frozenset().union(*(step.replies for step in STEPS.values()))
 FORWARD_FAILURES = frozenset().union(*(step.failed_by for step in FORWARD))
 """The replies that fail a forward step, and so start the compensations, in either style."""
 
@@ -193,6 +198,7 @@ class OrderSaga(Aggregate):
         self.pending = [step.name for step in FORWARD]
         self.completed: list[str] = []
         self.facts: Facts = {}
+        self.commands_sent: dict[str, str] = {}  # message id -> step
         self.attempt = 0
         self.deadline: datetime | None = None
         self.retry_at: datetime | None = None
@@ -223,10 +229,17 @@ class OrderSaga(Aggregate):
         if self.state == COMPENSATION_STARTED:
             self._state_changed(self.order_id, FAILED, self.reason, [])
 
-    def receive(self, reply_type: str, details: dict[str, Any], now: datetime, timing: Timing) -> None:
-        if reply_type in REPLY_TYPES and reply_type not in self.facts:
+    def receive(
+        self, reply_type: str, details: dict[str, Any], now: datetime, timing: Timing, command_id: str | None = None
+    ) -> bool:
+        """Records the reply as a fact and moves on; False, changing nothing, if it answers no command this saga
+        sent. ``command_id``: the command it says it answers, when known."""
+        if not self.answers_a_command_sent(reply_type, command_id):
+            return False
+        if reply_type not in self.facts:
             self._reply_received(self.order_id, reply_type, details)
         self.advance(now, timing)
+        return True
 
     def tick(self, now: datetime, timing: Timing) -> None:
         """Times out the step in flight or sends its retry, whichever is due."""
@@ -289,6 +302,12 @@ class OrderSaga(Aggregate):
     def current_step(self) -> Step | None:
         return STEPS[self.pending[0]] if self.pending else None
 
+    def answers_a_command_sent(self, reply_type: str, command_id: str | None) -> bool:
+        """Whether the reply answers a command this saga sent: the one it names, or any if it names none. Taken
+        as a fact, a reply to a command not sent would settle that step later, and the step would never run."""
+        steps = self.commands_sent.values() if command_id is None else [self.commands_sent.get(command_id)]
+        return any(step is not None and reply_type in STEPS[step].replies for step in steps)
+
     @property
     def compensable(self) -> bool:
         return self.state not in (COMPLETED, COMPENSATION_STARTED, FAILED)
@@ -344,6 +363,7 @@ class OrderSaga(Aggregate):
         payload: dict[str, Any],
         deadline: datetime,
     ) -> None:
+        self.commands_sent[message_id] = step
         self.attempt = attempt
         self.deadline = deadline
         self.retry_at = None

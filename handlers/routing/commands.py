@@ -16,7 +16,7 @@ from handlers.services.base import Service, retry_on_conflict
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = {step.command_name: step.done_by | step.failed_by for step in STEPS.values()}
+OUTCOMES = {step.command_name: step.replies for step in STEPS.values()}
 """The events that answer each orchestration command."""
 _METADATA = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 

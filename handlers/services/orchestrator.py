@@ -43,12 +43,20 @@ class OrchestratorService(Service):
             return 0
 
     @retry_on_conflict
-    def receive(self, order_id: str, reply_type: str, details: dict[str, Any]) -> None:
+    def receive(self, order_id: str, reply_type: str, details: dict[str, Any], command_id: str | None = None) -> None:
         saga = self.saga(order_id)
-        if saga is not None:
-            was = saga.state
-            saga.receive(reply_type, details, self.clock(), self.timing)
+        if saga is None:
+            return
+        was = saga.state
+        if saga.receive(reply_type, details, self.clock(), self.timing, command_id):
             self._save(saga, was)
+        else:
+            log.warning(
+                "saga %s ignores %s, a reply to no command it sent (it names %s)",
+                order_id,
+                reply_type,
+                command_id or "none",
+            )
 
     @retry_on_conflict
     def tick(self, order_id: str) -> None:

@@ -402,23 +402,92 @@ def test_a_reply_the_saga_does_not_know_is_ignored() -> None:
     assert recorded(saga) == []
 
 
-def test_a_reply_that_arrives_before_its_step_settles_that_step_when_the_saga_gets_there() -> None:
-    saga = a_saga(STARTED)
+def what_the_saga_knows(saga: OrderSaga) -> tuple[Any, ...]:
+    return (saga.state, list(saga.pending), list(saga.completed), dict(saga.facts), saga.attempt, saga.next_due)
 
-    saga.receive("StockReserved", {}, NOW, TIMING)
-    saga.receive("OrderCreated", {}, NOW, TIMING)
 
-    names = [name for name, _ in recorded(saga)]
-    assert names == [
-        "ReplyReceived",
-        "ReplyReceived",
-        "StepSucceeded",
-        "SagaStateChanged",
-        "StepSucceeded",
-        "SagaStateChanged",
-        "CommandDispatched",
+@pytest.mark.parametrize(
+    ("state", "reply_type", "details"),
+    [
+        (STOCK_RESERVED, "ShippingArranged", TRACKING),  # ArrangeShipping not sent yet: payment is in flight
+        (STARTED, "PaymentCompleted", {}),  # ProcessPayment not sent yet, nor even ReserveStock
+        (STOCK_RESERVED, "PaymentRefunded", {}),  # RefundPayment never sent: nothing is being compensated
+        (PAYMENT_COMPLETED, "StockReleased", {}),  # ReleaseStock never sent
+    ],
+    ids=["forward-reply-ahead", "forward-reply-two-steps-ahead", "refund-never-asked", "release-never-asked"],
+)
+def test_a_reply_to_a_command_the_saga_never_sent_changes_nothing(
+    state: str, reply_type: str, details: dict[str, Any]
+) -> None:
+    saga = a_saga(state)
+    before = what_the_saga_knows(saga)
+
+    saga.receive(reply_type, details, NOW, TIMING)
+
+    assert recorded(saga) == []
+    assert what_the_saga_knows(saga) == before
+
+
+def test_a_reply_ahead_of_its_step_does_not_let_the_saga_skip_the_step_later() -> None:
+    saga = a_saga(STOCK_RESERVED)
+
+    saga.receive("ShippingArranged", {"tracking_number": "FORGED"}, NOW, TIMING)
+    saga.receive("PaymentCompleted", {}, NOW, TIMING)
+
+    assert recorded(saga) == [
+        reply("PaymentCompleted"),
+        succeeded("process_payment"),
+        state_changed(PAYMENT_COMPLETED, ["arrange_shipping"]),
+        dispatched(saga, "arrange_shipping", ArrangeShipping("order-1", "Tokyo"), "shipping"),
     ]
-    assert (saga.state, saga.current_step and saga.current_step.name) == (STOCK_RESERVED, "process_payment")
+
+
+def test_a_compensating_reply_never_asked_for_does_not_spare_the_compensation_later() -> None:
+    saga = a_saga(STOCK_RESERVED)
+
+    saga.receive("PaymentRefunded", {}, NOW, TIMING)
+    saga.receive("PaymentCompleted", {}, NOW, TIMING)
+    saga.receive("ShippingFailed", {"reason": "no carrier"}, NOW, TIMING)
+
+    assert recorded(saga)[-3:] == [
+        failed("arrange_shipping", "no carrier"),
+        state_changed(COMPENSATION_STARTED, ["refund_payment", "release_stock", "cancel_order"], "no carrier"),
+        dispatched(saga, "refund_payment", RefundPayment("order-1", "no carrier"), "payments"),
+    ]
+
+
+def test_a_reply_to_an_earlier_attempt_of_a_retried_step_still_settles_it() -> None:
+    saga = a_saga(STOCK_RESERVED)
+    times_out(saga, 2)
+    given(saga)
+
+    saga.receive("PaymentCompleted", {}, NOW, TIMING, command_id=f"{saga.id}:process_payment:1")
+
+    assert recorded(saga)[:2] == [reply("PaymentCompleted"), succeeded("process_payment")]
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["process_payment:1", "arrange_shipping:2"],
+    ids=["a-command-it-does-not-answer", "a-command-never-sent"],
+)
+def test_a_reply_naming_a_command_it_cannot_answer_changes_nothing(command: str) -> None:
+    saga = a_saga(PAYMENT_COMPLETED)
+    before = what_the_saga_knows(saga)
+
+    saga.receive("ShippingArranged", TRACKING, NOW, TIMING, command_id=f"{saga.id}:{command}")
+
+    assert recorded(saga) == []
+    assert what_the_saga_knows(saga) == before
+
+
+def test_a_reply_naming_another_sagas_command_changes_nothing() -> None:
+    saga = a_saga(PAYMENT_COMPLETED)
+    other = OrderSaga.start(CreateOrder("order-2", "customer-001", "book-123", 1, 3500, 3500, "credit_card", "Oslo"))
+
+    saga.receive("ShippingArranged", TRACKING, NOW, TIMING, command_id=f"{other.id}:arrange_shipping:1")
+
+    assert recorded(saga) == []
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 
 from domain.commands import CreateOrder
-from domain.saga import COMPENSATION_STARTED, FAILED, MAX_ATTEMPTS, STOCK_RESERVED, OrderSaga
+from domain.saga import COMPENSATION_STARTED, FAILED, MAX_ATTEMPTS, ORDER_CREATED, STOCK_RESERVED, OrderSaga
+from handlers.messages import Message
+from handlers.routing.orchestrator import when_reply_advance_saga
 from handlers.services import Services
 from infra.maintenance import open_services
 from tests.support import settings_of, stores_frozen_datetimes
@@ -122,3 +124,35 @@ def test_the_orchestrator_logs_each_state_change_of_a_saga_and_why(
         "saga order-1 ORDER_CREATED -> COMPENSATION_STARTED (StockUnavailable: 0 left)",
         "saga order-1 COMPENSATION_STARTED -> FAILED (StockUnavailable: 0 left)",
     ]
+
+
+def test_the_orchestrator_records_nothing_for_a_reply_to_a_command_it_never_sent_and_says_so(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    services.orchestrator.start(ORDER)
+    services.orchestrator.receive("order-1", "OrderCreated", {})
+    recorded_before = dispatches(services), stored(services).version
+
+    with caplog.at_level(logging.WARNING, logger="handlers.services.orchestrator"):
+        services.orchestrator.receive("order-1", "ShippingArranged", {"tracking_number": "FORGED"})
+
+    assert (dispatches(services), stored(services).version) == recorded_before
+    assert caplog.messages == ["saga order-1 ignores ShippingArranged, a reply to no command it sent (it names none)"]
+
+
+def test_a_reply_goes_to_the_saga_with_the_command_it_answers_which_must_be_the_one_it_can_answer(
+    services: Services,
+) -> None:
+    services.orchestrator.start(ORDER)
+    services.orchestrator.receive("order-1", "OrderCreated", {})
+    saga_id = OrderSaga.create_id(ORDER.order_id)
+
+    def stock_reserved(answering: str) -> Message:
+        payload = {"order_id": "order-1", "saga_mode": "orchestration"}
+        return Message("inventory:9", "StockReserved", "inventory", 9, "order-1", NOW, payload, causation_id=answering)
+
+    when_reply_advance_saga(services.orchestrator, stock_reserved(f"{saga_id}:create_order:1"))
+    ignored = stored(services).state
+    when_reply_advance_saga(services.orchestrator, stock_reserved(f"{saga_id}:reserve_stock:1"))
+
+    assert (ignored, stored(services).state) == (ORDER_CREATED, STOCK_RESERVED)
