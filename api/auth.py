@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicC
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import not_found
+from api.validation import UNPRINTABLE
 from handlers.order_history import placed_order
 from infra.bootstrap import Runtime
 from infra.credentials import CredentialStore
@@ -23,7 +24,7 @@ from projections import queries
 
 MAX_PASSWORD_LENGTH = 1024
 CHALLENGE = 'Basic realm="cloudmart", charset="UTF-8", Bearer realm="cloudmart"'
-_customer_id = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")  # as api.validation.Identifier
+_customer_id = re.compile(rf"[^{UNPRINTABLE}]{{1,64}}")  # as api.validation.Identifier
 
 
 class _CustomerBasic(HTTPBasic):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from api.schemas import Timestamp
+from api.validation import UNPRINTABLE
 
 
 class _Camel(BaseModel):
@@ -48,7 +49,7 @@ class InterventionRequest(_Camel):
     reason: str = Field(
         min_length=1,
         max_length=500,
-        pattern=r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        pattern=rf"^[^{UNPRINTABLE}]*[^\s{UNPRINTABLE}][^{UNPRINTABLE}]*$",  # printable, not blank
         description="why: recorded on the saga, shown in its history",
         examples=["carrier API fixed; sending the step again"],
     )

@@ -1,8 +1,10 @@
 """What the edge accepts: printable text of sane length and integers the stores can hold.
 
 PostgreSQL's ``text`` cannot hold NUL, and nothing of this API needs a control character (C0, DEL or C1),
-a tab or a newline, so no string that reaches a store or a query may contain one. Integers stay far inside
-PostgreSQL's ``bigint`` and SQLite's 64-bit ``INTEGER``.
+a tab or a newline, so no string that reaches a store or a query may contain one. Nor a bidirectional
+embedding, override or isolate (U+202A–U+202E, U+2066–U+2069): shown to the operator, one reorders the text
+around it (an address ending in "U+202E gnp.exe" reads "exe.png"). Integers stay far inside PostgreSQL's
+``bigint`` and SQLite's 64-bit ``INTEGER``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
-PRINTABLE = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+UNPRINTABLE = r"\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069"
+"""The characters no text of this API may hold, as the inside of a regular expression's character class."""
+PRINTABLE = rf"^[^{UNPRINTABLE}]*$"
 MAX_POSITION = 2**53 - 1  # event ids: far beyond any store, and exact in every JSON client
 MAX_OFFSET = 1_000_000_000
 MAX_VERSION = 1_000_000  # an order has a handful of events

@@ -18,6 +18,7 @@ from tests.unit.api.checks import GOOD_ORDER
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 TANAKA = as_customer("customer-001")
 CONTROL_CHARACTERS = ["\x00", "\x01", "\x1b", "\t", "\n", "\r", "\x7f", "\x85", "\x9f"]
+BIDI_CONTROLS = ["\u202a", "\u202e", "\u2066", "\u2069"]  # each reorders the text shown around it
 LIMIT = 64 * 1024
 
 
@@ -29,7 +30,7 @@ def _assert_detail(response: httpx.Response, status: int) -> str:
 # control characters
 
 
-@pytest.mark.parametrize("character", CONTROL_CHARACTERS, ids=repr)
+@pytest.mark.parametrize("character", CONTROL_CHARACTERS + BIDI_CONTROLS, ids=repr)
 @pytest.mark.parametrize("field", ["customerId", "bookId", "shippingAddress"])
 async def test_a_control_character_in_a_body_field_is_refused(
     anonymous: httpx.AsyncClient, unchanged: None, field: str, character: str
@@ -64,6 +65,17 @@ async def test_a_control_character_in_a_path_or_query_parameter_is_refused(
     response = await client.get(path.format(quote(f"id{character}", safe="")))
 
     _assert_detail(response, 422)
+
+
+@pytest.mark.parametrize("action", ["retry", "compensate", "resume"])
+async def test_an_operators_reason_with_a_control_or_bidi_character_is_refused(
+    client: httpx.AsyncClient, action: str
+) -> None:
+    for character in ("\x1b", *BIDI_CONTROLS):
+        refused = await client.post(f"/admin/sagas/no-such-order/{action}", json={"reason": f"ok{character}ok"})
+        assert "reason" in _assert_detail(refused, 422)
+    plain = await client.post(f"/admin/sagas/no-such-order/{action}", json={"reason": "ok ok"})
+    assert plain.status_code == 404, plain.text  # the reason passed; the saga is not there
 
 
 async def test_a_control_character_in_the_cancel_path_is_refused(client: httpx.AsyncClient, unchanged: None) -> None:
