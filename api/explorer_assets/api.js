@@ -12,6 +12,13 @@ export class Refused extends Error {
   }
 }
 
+/** An id as one segment of an API path. A browser resolves "." and ".." (and "%2e", "%2e%2e") as the path's
+ * current and parent segment, so such an id would ask another route: it names nothing. */
+export function segment(id) {
+  if (id === "." || id === "..") throw new Refused(404, `no saga, order, book or customer has the id "${id}"`);
+  return encodeURIComponent(id);
+}
+
 export async function loadConfig() {
   const response = await fetch("/explorer/config");
   config = await response.json();

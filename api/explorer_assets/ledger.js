@@ -2,7 +2,7 @@
 // Conservation shows in the totals: copies move between available, reserved and sold, never appear or vanish;
 // what a customer's balance lost is what the saga charged, net of refunds.
 
-import { get } from "./api.js";
+import { get, segment } from "./api.js";
 import { h } from "./dom.js";
 
 const BALANCE = { credit_card: "creditAvailable", e_money: "eMoneyBalance" };
@@ -26,8 +26,8 @@ export function movements(events) {
 export async function ledger(order, events) {
   const moved = movements(events);
   const [book, customer] = await Promise.all([
-    get(`/inventory/${encodeURIComponent(order.bookId)}`),
-    get(`/customers/${encodeURIComponent(order.customerId)}`),
+    get(`/inventory/${segment(order.bookId)}`),
+    get(`/customers/${segment(order.customerId)}`),
   ]);
   const now = { available: book.availableStock, reserved: book.reservedStock, sold: book.soldStock };
   const before = Object.fromEntries(Object.entries(now).map(([key, value]) => [key, value - moved.stock[key]]));

@@ -1,7 +1,7 @@
 // One saga: its state path, its compensations, its swimlanes, stock and money, its parked messages and the
 // operator's buttons; it follows the saga's events live.
 
-import { Refused, get, post, traceUrl, vocabulary } from "./api.js";
+import { Refused, get, post, segment, traceUrl, vocabulary } from "./api.js";
 import { compensations, drawSaga, glyph, LANES } from "./diagram.js";
 import { duration, h, shortId, throttled, time } from "./dom.js";
 import { ledger } from "./ledger.js";
@@ -14,7 +14,7 @@ const FINAL = ["COMPLETED", "FAILED"];
 
 /** The saga, its events and its order; a saga just launched may not be projected yet, so 404 is waited out. */
 export async function loadSaga(orderId, patience = 8000) {
-  const id = encodeURIComponent(orderId);
+  const id = segment(orderId);
   const deadline = Date.now() + patience;
   for (;;) {
     try {
@@ -204,7 +204,7 @@ function operatorActions(orderId) {
   const said = h("p", { class: "said", role: "status" });
   const act = (action) => async () => {
     try {
-      await post(`/admin/sagas/${encodeURIComponent(orderId)}/${action}`, { reason: reason.value });
+      await post(`/admin/sagas/${segment(orderId)}/${action}`, { reason: reason.value });
       said.textContent = `${action}: accepted.`;
     } catch (error) {
       said.textContent = `${action} refused: ${error.message}`;

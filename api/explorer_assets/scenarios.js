@@ -1,6 +1,6 @@
 // The scenario launcher: one click runs a scenario in one style or both, then the page follows it live.
 
-import { Refused, get, post } from "./api.js";
+import { Refused, get, post, segment } from "./api.js";
 import { h } from "./dom.js";
 
 const STYLES = ["choreography", "orchestration"];
@@ -25,7 +25,7 @@ function card(scenario, said) {
     buttons.forEach((button) => (button.disabled = true));
     said.textContent = `Running “${scenario.title}”…`;
     try {
-      const started = await post(`/scenarios/${encodeURIComponent(scenario.name)}/run`, { sagaModes: styles });
+      const started = await post(`/scenarios/${segment(scenario.name)}/run`, { sagaModes: styles });
       const ids = started.runs.map((one) => encodeURIComponent(one.orderId));
       const query = `?scenario=${encodeURIComponent(scenario.name)}`;
       location.hash = ids.length === 2 ? `#/compare/${ids[0]}/${ids[1]}${query}` : `#/sagas/${ids[0]}${query}`;

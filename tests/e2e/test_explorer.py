@@ -42,6 +42,7 @@ SETTINGS = {
     "CLOUDMART_TICK_INTERVAL_SECONDS": "0.05",
 }
 SEEDED_SAGAS = 5000
+LONG_REASON = "R" * 500  # the longest reason allowed, without a space to wrap at
 FINAL = re.compile("^(COMPLETED|FAILED)$")
 LANES = {
     "choreography": ["orders", "inventory", "payments", "shipping"],
@@ -125,6 +126,7 @@ def test_the_explorer_in_a_browser(page: Page, served: Service, tmp_path: Path) 
     the_list_follows_new_sagas_live_and_filters_them(page, served.url)
     a_list_reload_that_answers_late_leaves_the_saga_opened_meanwhile_alone(page, served.url)
     operator_buttons_change_what_the_page_shows(page, served.url)
+    an_id_of_dots_asks_the_api_nothing(page)
     the_keyboard_alone_opens_a_saga_and_an_event_s_payload(page, served.url)
     a_list_of_5000_sagas_shows_within_a_second(page, served)
 
@@ -227,17 +229,29 @@ def operator_buttons_change_what_the_page_shows(page: Page, service: str) -> Non
         page.wait_for_selector("article.saga [data-kind=timeout], article.saga[data-status=COMPLETED]")
         if saga.get_attribute("data-status") != "COMPLETED":
             break
+    page.fill("#intervention-reason", LONG_REASON)
     page.get_by_role("button", name="Compensate").click()
     expect(page.locator(".operator-actions .said")).to_contain_text("compensate: accepted")
     expect(saga).to_have_attribute("data-status", "FAILED", timeout=15_000)
     expect(saga.locator("[data-kind=intervention]")).to_have_count(1)
-    expect(saga.locator(".visits")).to_contain_text("compensated by operator")
+    expect(saga.locator(".visits")).to_contain_text(f"compensated by operator: {LONG_REASON}")
+    assert_no_wider_than_the_window(page)  # the reason, one word of 500 letters, wraps
     assert_accessible(page, "a saga an operator compensated")
 
     page.goto("/#/operator")
     page.get_by_role("button", name="Clear all faults").click()
     expect(page.locator(".pending-faults [data-faults='0']")).to_be_visible()
     assert_accessible(page, "the operator page")
+
+
+def an_id_of_dots_asks_the_api_nothing(page: Page) -> None:
+    """A browser resolves "." and ".." in a path: ``/sagas/..`` would ask ``/`` and ``/events`` instead."""
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(urlsplit(request.url).path))
+    for dots in (".", ".."):
+        page.goto(f"/#/sagas/{dots}")
+        expect(page.locator(".problem")).to_contain_text(f'no saga, order, book or customer has the id "{dots}"')
+    assert [path for path in asked if path not in ("/", "/explorer/config") and not path.startswith("/explorer/")] == []
 
 
 def the_keyboard_alone_opens_a_saga_and_an_event_s_payload(page: Page, service: str) -> None:
@@ -318,6 +332,11 @@ def assert_as_expected(panel: Locator, scenario: dict[str, Any]) -> None:
         assert sorted(ran) == sorted(expected["compensations"]), (name, ran)
     undo = panel.locator("svg [data-undo]").evaluate_all("nodes => nodes.map(n => Number(n.dataset.undo))")
     assert undo == list(range(1, len(undo) + 1)) and (len(undo) > 0) == bool(expected["compensations"]), (name, undo)
+
+
+def assert_no_wider_than_the_window(page: Page) -> None:
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in a window of {widths[1]}"
 
 
 def assert_accessible(page: Page, where: str) -> None:
