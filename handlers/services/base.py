@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -12,7 +13,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError, Mapper, Recording, StoredEvent
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from handlers.causation import CausalMapper
 from handlers.services.unit_of_work import UnitOfWork
@@ -25,13 +26,25 @@ R = TypeVar("R")
 Saveable = MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None
 SavedListener = Callable[[str, Sequence[Saveable], list[Recording[UUID]]], None]
 
-retry_on_conflict: Callable[[Callable[P, R]], Callable[P, R]] = retry(
-    retry=retry_if_exception_type(IntegrityError),
-    stop=stop_after_attempt(20),
-    wait=wait_random_exponential(multiplier=0.002, max=0.1),
-    reraise=True,
-)
-"""Re-runs a load-decide-save command when another writer saved the same aggregate first."""
+
+def retry_on_conflict(command: Callable[P, R]) -> Callable[P, R]:
+    """Re-runs a load-decide-save command when another writer saved the same aggregate first.
+
+    A new ``Retrying`` for each call: tenacity's own decorator hands one statistics dict to the calls of every
+    thread, and a call that cleared it under another's feet failed that one (``KeyError: 'idle_for'``; operators'
+    concurrent retries of one saga answered 500; jd/tenacity#701)."""
+
+    @functools.wraps(command)
+    def retried(*args: P.args, **kwargs: P.kwargs) -> R:
+        retrying = Retrying(
+            retry=retry_if_exception_type(IntegrityError),
+            stop=stop_after_attempt(20),
+            wait=wait_random_exponential(multiplier=0.002, max=0.1),
+            reraise=True,
+        )
+        return retrying(command, *args, **kwargs)
+
+    return retried
 
 
 _batch: ContextVar[UnitOfWork | None] = ContextVar("unit of work", default=None)
@@ -127,7 +140,7 @@ class Service(Application[UUID]):
             if aggregate is None:
                 unit.absent.add(aggregate_id)
             else:
-                unit.loaded[aggregate_id] = self._copied(aggregate)
+                unit.loaded[aggregate_id] = aggregate
 
     def history(self, aggregate_id: UUID) -> list[Any]:
         """Every event of an aggregate, as stored (what this batch holds back is not in it yet)."""
@@ -145,32 +158,44 @@ class Service(Application[UUID]):
         return aggregate
 
     def _fast_forward(self, aggregate_id: UUID, cached: Aggregate | None, events: list[Any]) -> Aggregate | None:
-        """What the library's load does with events it read: a new aggregate is cached; a cached one is brought
-        up to date in place, under the library's lock for it, skipping what another thread applied meanwhile."""
+        """What the library's load does with events it read, giving back a copy for a command to change: a new
+        aggregate is cached; a cached one is brought up to date in place, under the library's lock for it,
+        skipping what another thread applied meanwhile. The copy is taken under that lock too: the library takes
+        its own after letting go, so a thread copying an aggregate while another brought it up to date failed
+        ("dictionary changed size during iteration": an operator's concurrent retries of one saga)."""
         repository = self.repository
         if cached is None:
             aggregate: Aggregate | None = replayed(None, events)
-            if aggregate is not None and repository.cache is not None:
+            if aggregate is None:
+                return None
+            copy = self._copied(aggregate)  # before another thread can find it in the cache
+            if repository.cache is not None:
                 repository.cache.put(aggregate_id, aggregate)
-            return aggregate
+            return copy
         lock = repository._use_fastforward_lock(aggregate_id)  # the library's own lock, so that loads agree
         try:
             with lock:
-                return replayed(cached, [e for e in events if e.originator_version > cached.version])
+                brought = replayed(cached, [e for e in events if e.originator_version > cached.version])
+                return None if brought is None else self._copied(brought)
         finally:
             repository._disuse_fastforward_lock(aggregate_id)
 
     def _load(self, aggregate_id: UUID, kind: type[A], version: int | None) -> Aggregate:
-        """The library's load, without asking for a snapshot of an aggregate of a kind that has none (a
-        per-order aggregate, most often not there yet): one query instead of two."""
-        if version is not None or kind in self.snapshotting_intervals or self.repository.cache is None:
+        """The library's load, for what it caches brought up to date (and copied) under its lock, and without
+        asking for a snapshot of an aggregate of a kind that has none (a per-order aggregate, most often not
+        there yet): one query instead of two."""
+        if version is not None or self.repository.cache is None:
             return self.repository.get(aggregate_id, version=version, projector_func=replayed)
-        if self._cached(aggregate_id) is not None:
-            return self.repository.get(aggregate_id, projector_func=replayed)  # cached: brought up to date
-        aggregate = self._fast_forward(aggregate_id, None, list(self.repository.event_store.get(aggregate_id)))
+        if (cached := self._cached(aggregate_id)) is not None:
+            events = list(self.repository.event_store.get(aggregate_id, gt=cached.version))
+            aggregate = self._fast_forward(aggregate_id, cached, events)
+        elif kind in self.snapshotting_intervals:  # not cached yet: from its latest snapshot, by the library
+            return self.repository.get(aggregate_id, projector_func=replayed)
+        else:
+            aggregate = self._fast_forward(aggregate_id, None, list(self.repository.event_store.get(aggregate_id)))
         if aggregate is None:
             raise AggregateNotFoundError(aggregate_id)
-        return self._copied(aggregate)
+        return aggregate
 
     def _copied(self, aggregate: Aggregate) -> Aggregate:
         """What a command may change: a copy of the cached aggregate, as the library's load gives."""
