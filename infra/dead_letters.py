@@ -108,7 +108,7 @@ class Undelivered:
     @property
     def order_id(self) -> str | None:
         if self.message is not None:
-            return _said(self.message, "order_id") or _text_or_none(self.message.correlation_id)
+            return _said(self.message, "order_id") or _nonempty_text(self.message.correlation_id)
         found = _ORDER_ID.search(self.body)
         return found.group(1).decode(errors="replace") if found else None
 
@@ -137,10 +137,10 @@ def _said(message: Message, key: str) -> str | None:
     """What the message's payload says under ``key``, if it is text: a message that came to be parked may hold
     anything (``decode`` checks the envelope, not what each type puts in its payload)."""
     payload: object = message.payload
-    return _text_or_none(payload.get(key)) if isinstance(payload, dict) else None
+    return _nonempty_text(payload.get(key)) if isinstance(payload, dict) else None
 
 
-def _text_or_none(value: object) -> str | None:
+def _nonempty_text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
