@@ -1,5 +1,6 @@
-"""Errors become HTTP answers here, and only here: domain errors 404/409/422, invalid input 422, a database
-that does not answer 503 with ``Retry-After``. Every one is ``{"detail": ...}``; none carries a traceback or SQL."""
+"""Errors become HTTP answers here, and only here: domain errors 404/409/422, invalid input 422, a write that
+lost to other writers of the same aggregate every time it was tried 409, a database that does not answer 503
+with ``Retry-After``. Every one is ``{"detail": ...}``; none carries a traceback or SQL."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     for kind in DATABASE_UNAVAILABLE:
         app.add_exception_handler(kind, _database_unavailable)
+    app.add_exception_handler(persistence.IntegrityError, _lost_to_other_writers)
 
 
 async def _invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -106,6 +108,16 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
         {"detail": "a database is unavailable; try again shortly"},
         status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _lost_to_other_writers(request: Request, error: Exception) -> JSONResponse:
+    """A command retries a save that another writer of the same aggregate beat it to (``retry_on_conflict``);
+    this is one that lost every time: many requests changing one saga or order at once."""
+    log.warning("%s %s: lost to other writers every time it was tried: %s", request.method, request.url.path, error)
+    return JSONResponse(
+        {"detail": "other requests kept changing the same order at the same moment; read it again and retry"},
+        status.HTTP_409_CONFLICT,
     )
 
 

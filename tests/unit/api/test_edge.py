@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from eventsourcing import persistence
 from fastapi import FastAPI
 
 from tests.support import as_customer, assert_json_error
@@ -255,6 +256,23 @@ async def test_an_unexpected_error_answers_a_bare_500_and_logs_the_traceback(
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "SELECT password_hash" in caplog.text
     assert "Traceback" in caplog.text
+
+
+async def test_a_write_that_lost_to_other_writers_every_time_answers_409_not_500(
+    anonymous: httpx.AsyncClient, app: FastAPI
+) -> None:
+    def contended(_: str) -> int:
+        raise persistence.IntegrityError("duplicate key value violates unique constraint events_pkey")
+
+    inventory = app.state.runtime.services.inventory
+    original, inventory.catalogue_price = inventory.catalogue_price, contended
+    try:
+        response = await anonymous.post("/orders", json=GOOD_ORDER, headers=TANAKA)
+    finally:
+        inventory.catalogue_price = original
+
+    assert "read it again and retry" in _assert_detail(response, 409)
+    assert "events_pkey" not in response.text
 
 
 @pytest.mark.parametrize(
