@@ -238,18 +238,29 @@ async def test_a_customer_cancels_with_a_json_content_type_and_no_body(anonymous
 # errors that never leak, and the headers of every answer
 
 
+async def _order_placed_while_pricing_raises(
+    anonymous: httpx.AsyncClient, app: FastAPI, error: Exception
+) -> httpx.Response:
+    """``POST /orders`` while the inventory's price lookup raises ``error``: whatever a command raises surfaces
+    the same way."""
+
+    def raising(_: str) -> int:
+        raise error
+
+    inventory = app.state.runtime.services.inventory
+    original, inventory.catalogue_price = inventory.catalogue_price, raising
+    try:
+        return await anonymous.post("/orders", json=GOOD_ORDER, headers=TANAKA)
+    finally:
+        inventory.catalogue_price = original
+
+
 async def test_an_unexpected_error_answers_a_bare_500_and_logs_the_traceback(
     anonymous: httpx.AsyncClient, app: FastAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(_: str) -> int:
-        raise RuntimeError("SELECT password_hash FROM customer_credentials -- secret")
+    secret = RuntimeError("SELECT password_hash FROM customer_credentials -- secret")
 
-    inventory = app.state.runtime.services.inventory
-    original, inventory.catalogue_price = inventory.catalogue_price, broken
-    try:
-        response = await anonymous.post("/orders", json=GOOD_ORDER, headers=TANAKA)
-    finally:
-        inventory.catalogue_price = original
+    response = await _order_placed_while_pricing_raises(anonymous, app, secret)
 
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error"}
@@ -261,15 +272,9 @@ async def test_an_unexpected_error_answers_a_bare_500_and_logs_the_traceback(
 async def test_a_write_that_lost_to_other_writers_every_time_answers_409_not_500(
     anonymous: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    def contended(_: str) -> int:
-        raise persistence.IntegrityError("duplicate key value violates unique constraint events_pkey")
+    lost = persistence.IntegrityError("duplicate key value violates unique constraint events_pkey")
 
-    inventory = app.state.runtime.services.inventory
-    original, inventory.catalogue_price = inventory.catalogue_price, contended
-    try:
-        response = await anonymous.post("/orders", json=GOOD_ORDER, headers=TANAKA)
-    finally:
-        inventory.catalogue_price = original
+    response = await _order_placed_while_pricing_raises(anonymous, app, lost)
 
     assert "read it again and retry" in _assert_detail(response, 409)
     assert "events_pkey" not in response.text
