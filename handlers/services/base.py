@@ -27,22 +27,25 @@ Saveable = MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None
 SavedListener = Callable[[str, Sequence[Saveable], list[Recording[UUID]]], None]
 
 
+_ON_CONFLICT = Retrying(
+    retry=retry_if_exception_type(IntegrityError),
+    stop=stop_after_attempt(20),
+    wait=wait_random_exponential(multiplier=0.002, max=0.1),
+    reraise=True,
+)
+
+
 def retry_on_conflict(command: Callable[P, R]) -> Callable[P, R]:
     """Re-runs a load-decide-save command when another writer saved the same aggregate first.
 
-    A new ``Retrying`` for each call: tenacity's own decorator hands one statistics dict to the calls of every
-    thread, and a call that cleared it under another's feet failed that one (``KeyError: 'idle_for'``; operators'
-    concurrent retries of one saga answered 500; jd/tenacity#701)."""
+    A copy of ``_ON_CONFLICT`` for each call, as tenacity's own decorator makes, but with statistics of its own: the
+    decorator hands one statistics dict to the calls of every thread, and a call that cleared it under another's
+    feet failed that one (``KeyError: 'idle_for'``; operators' concurrent retries of one saga answered 500;
+    jd/tenacity#701)."""
 
     @functools.wraps(command)
     def retried(*args: P.args, **kwargs: P.kwargs) -> R:
-        retrying = Retrying(
-            retry=retry_if_exception_type(IntegrityError),
-            stop=stop_after_attempt(20),
-            wait=wait_random_exponential(multiplier=0.002, max=0.1),
-            reraise=True,
-        )
-        return retrying(command, *args, **kwargs)
+        return _ON_CONFLICT.copy()(command, *args, **kwargs)
 
     return retried
 
