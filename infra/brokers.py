@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 from domain.common import SagaMode
 from domain.events import COMMAND_DISPATCHED
-from domain.saga import REPLY_TYPES
 from handlers.messages import Record
 from infra.log_records import to_message
-from infra.rabbitmq import REPLIES, RabbitBus
+from infra.rabbitmq import RabbitBus, route_of
 from infra.redis_streams import RedisStreams
 
 
@@ -28,10 +27,9 @@ class Brokers:
 
     def route(self, record: Record) -> tuple[str, str] | None:
         """(broker, route) for a record worth publishing; None for what stays in the log."""
-        if self.rabbitmq and record.type == COMMAND_DISPATCHED:
-            return "rabbitmq", f"commands.{record.payload['service']}"
-        if self.rabbitmq and record.saga_mode == SagaMode.ORCHESTRATION and to_message(record).type in REPLY_TYPES:
-            return "rabbitmq", REPLIES
+        orchestrated = record.type == COMMAND_DISPATCHED or record.saga_mode == SagaMode.ORCHESTRATION
+        if self.rabbitmq and orchestrated and (on_rabbitmq := route_of(to_message(record))) is not None:
+            return "rabbitmq", on_rabbitmq
         if self.redis and record.saga_mode == SagaMode.CHOREOGRAPHY:
             return "redis", "events"
         return None

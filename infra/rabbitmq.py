@@ -14,7 +14,7 @@ qos, publisher confirms, queues and consumers. What was delivered but not acknow
 delivered again. Publishing fails at once while the connection is down, and the relay tries again.
 A queue deleted under its consumer is declared again by it (see ``RabbitBus.declare``); a message that
 finds no queue comes back to its publisher, which declares them again and publishes once more, or fails.
-A consumer parks what its queue does not carry (``carries``) rather than acknowledge it unread.
+A consumer parks what its queue does not carry (``route_of``) rather than acknowledge it unread.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ class RabbitConsumer:
         carried = "orchestrated sagas' replies" if self.route == REPLIES else f"commands for {self.group}"
 
         def handle_carried(message: Message) -> None:
-            if not carries(self.route, message):
+            if route_of(message) != self.route:
                 raise MalformedMessageError(
                     f"{self.route} carries {carried}, not {message.type} ({message.saga_mode})"
                     f" for {message.target or 'no service'}"
@@ -282,12 +282,15 @@ class RabbitConsumer:
         await _acknowledge(incoming)
 
 
-def carries(route: str, message: Message) -> bool:
-    """Whether ``message`` is one that ``route`` carries: a reply of an orchestrated saga on the replies, a
-    command for the service on its commands (what ``Brokers.route`` publishes there)."""
-    if route == REPLIES:
-        return message.target is None and message.saga_mode == SagaMode.ORCHESTRATION and message.type in REPLY_TYPES
-    return message.target == route.removeprefix("commands.")
+def route_of(message: Message) -> str | None:
+    """The route that carries ``message`` on RabbitMQ: a command its service's commands, a reply of an orchestrated
+    saga the replies; None for anything else. The relays publish by it (``Brokers.route``), and a consumer refuses
+    what it does not give the consumer's own route."""
+    if message.target is not None:
+        return f"commands.{message.target}"
+    if message.saga_mode == SagaMode.ORCHESTRATION and message.type in REPLY_TYPES:
+        return REPLIES
+    return None
 
 
 class _Inbox:
