@@ -37,7 +37,7 @@ export async function showList(query, left) {
     summary,
     h("table", { class: "sagas" },
       h("caption", { class: "visually-hidden" }, "Sagas, newest first"),
-      h("thead", {}, h("tr", {}, ["Order", "Style", "Status", "Outcome", "Duration", "Retries", "Compensations", "Updated"]
+      h("thead", {}, h("tr", {}, ["Order", "Style", "Status", "Outcome", "Reason", "Duration", "Retries", "Compensations", "Updated"]
         .map((name) => h("th", { scope: "col" }, name)))),
       body),
     pager,
@@ -54,7 +54,7 @@ export async function showList(query, left) {
     if (left?.aborted) return; // the reader went on to another view: the address is that view's now
     const focused = document.activeElement?.dataset?.orderId;
     body.replaceChildren(...page.items.map(row));
-    if (!page.items.length) body.append(h("tr", {}, h("td", { colspan: 8 }, "No saga yet: run a scenario.")));
+    if (!page.items.length) body.append(h("tr", {}, h("td", { colspan: 9 }, "No saga yet: run a scenario.")));
     const last = Math.min(filters.offset + page.items.length, page.total);
     summary.textContent = page.total ? `${filters.offset + 1}–${last} of ${page.total.toLocaleString("en")} sagas` : "";
     summary.dataset.total = page.total;
@@ -87,6 +87,7 @@ function row(saga) {
     h("td", {}, saga.sagaType),
     h("td", {}, h("span", { class: `status status-${result.key}` }, saga.status)),
     h("td", {}, h("span", { class: `outcome outcome-${result.key}` }, result.text)),
+    h("td", { class: "reason", title: saga.reason || "" }, saga.reason || "—"),
     h("td", { class: "number" }, duration(saga.durationMs)),
     h("td", { class: "number" }, count(saga.retries)),
     h("td", { class: "number" }, count(saga.compensations)),

@@ -170,6 +170,7 @@ def the_list_follows_new_sagas_live_and_filters_them(page: Page, service: str) -
     order_id = run["runs"][0]["orderId"]
     row = page.locator(f"tr:has([data-order-id='{order_id}'])")
     expect(row).to_have_attribute("data-status", "COMPLETED", timeout=15_000)
+    expect(row.locator("td.reason")).to_have_text("—")
     page.select_option("#filter-style", "choreography")
     expect(page.locator(f"[data-order-id='{order_id}']")).to_have_count(0)
     expect(page.locator("table.sagas tbody tr[data-style=orchestration]")).to_have_count(0)
@@ -177,6 +178,8 @@ def the_list_follows_new_sagas_live_and_filters_them(page: Page, service: str) -
     page.select_option("#filter-status", "FAILED")
     expect(page.locator(f"[data-order-id='{order_id}']")).to_have_count(0)
     expect(page.locator("table.sagas tbody tr").first).to_have_attribute("data-status", "FAILED")
+    outage = page.locator("tr[data-style=orchestration] td.reason", has_text="shipping failed").first
+    expect(outage).to_have_attribute("title", re.compile(r"^ShippingFailed: shipping failed .+"))  # whole, if cut short
     assert_accessible(page, "the saga list")
 
 
